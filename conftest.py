@@ -1,0 +1,44 @@
+"""Repository-wide pytest set-up: backend default, markers, --run-large."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+_MULTIBACKEND_DIRS = (
+    os.path.join("tests", "layers"),
+    os.path.join("tests", "models"),
+    os.path.join("tests", "losses"),
+)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-large", action="store_true", default=False, help="run tests marked large")
+
+
+def pytest_collection_modifyitems(config, items):
+    import keras
+
+    backend = keras.backend.backend()
+    run_large = config.getoption("--run-large")
+    skip_large = pytest.mark.skip(reason="large test: pass --run-large")
+    skip_tf = pytest.mark.skip(reason=f"needs the TensorFlow backend (running on {backend})")
+    for item in items:
+        path = str(item.fspath)
+        if any(d in path for d in _MULTIBACKEND_DIRS):
+            item.add_marker(pytest.mark.multibackend)
+        if "large" in item.keywords and not run_large:
+            item.add_marker(skip_large)
+        if "tf_only" in item.keywords and backend != "tensorflow":
+            item.add_marker(skip_tf)
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_clear():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    yield
+    keras.backend.clear_session()

@@ -1,0 +1,1 @@
+"""kerasfer.export"""

@@ -1,0 +1,1 @@
+"""kerasfer losses: the source papers' losses as `keras.losses.Loss` classes and functions."""

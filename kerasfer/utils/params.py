@@ -1,0 +1,196 @@
+"""Parameter and multiply-accumulate (MAC) counting.
+
+Conventions follow the papers and PyTorch: parameters are the trainable weights only
+(BatchNorm moving statistics are buffers, not parameters), and MACs count the
+multiply-accumulates of convolutions (standard, grouped, depthwise, separable,
+transposed, 1-D), dense layers and matrix products (the fvcore convention), per image.
+"""
+
+
+import keras
+import numpy as np
+
+_MOVING_STAT_NAMES = ("moving_mean", "moving_variance")
+
+
+def count_params(model) -> int:
+    """Counts the parameters of a model or layer as the papers do.
+
+    Keras's `count_params()` also counts BatchNorm moving statistics; this function
+    counts every variable created as trainable (a frozen layer's weights still count,
+    its moving statistics never do), each shared variable once.
+
+    Args:
+        model: a built `keras.Model` or `keras.layers.Layer`.
+
+    Returns:
+        The number of parameters as an int.
+    """
+    if not model.built:
+        raise ValueError(f"{model.name!r} is not built: call it on an input or build it first.")
+    seen = set()
+    total = 0
+    for v in model.weights:
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        name = v.path.rsplit("/", 1)[-1]
+        if v.trainable and not name.startswith(_MOVING_STAT_NAMES):
+            total += int(np.prod(v.shape))
+    return total
+
+
+def _conv_macs(layer, in_shape, out_shape):
+    kernel_size = int(np.prod(layer.kernel.shape))
+    if isinstance(layer, keras.layers.Conv2DTranspose | keras.layers.Conv1DTranspose):
+        return int(np.prod(in_shape[1:-1])) * kernel_size
+    return int(np.prod(out_shape[1:-1])) * kernel_size
+
+
+def _layer_macs(layer, in_shapes, out_shape):
+    """MACs of one call of `layer` for a batch of 1 (shapes include the batch axis)."""
+    total = 0
+    hook = getattr(layer, "compute_macs", None)
+    if callable(hook):
+        total += int(hook(in_shapes, out_shape))
+    if not in_shapes:
+        return total
+    in_shape = in_shapes[0]
+    if isinstance(layer, keras.layers.SeparableConv2D):
+        spatial = int(np.prod(out_shape[1:-1]))
+        total += spatial * int(np.prod(layer.depthwise_kernel.shape))
+        total += spatial * int(np.prod(layer.pointwise_kernel.shape))
+    elif isinstance(layer, keras.layers.DepthwiseConv2D | keras.layers.DepthwiseConv1D):
+        total += int(np.prod(out_shape[1:-1])) * int(np.prod(layer.kernel.shape))
+    elif hasattr(keras.layers, "Conv2D") and isinstance(
+        layer,
+        keras.layers.Conv1D
+        | keras.layers.Conv2D
+        | keras.layers.Conv3D
+        | keras.layers.Conv2DTranspose
+        | keras.layers.Conv1DTranspose,
+    ):
+        total += _conv_macs(layer, in_shape, out_shape)
+    elif isinstance(layer, keras.layers.Dense):
+        total += int(np.prod(in_shape[1:-1])) * int(np.prod(layer.kernel.shape))
+    return total
+
+
+def _shape_of(x):
+    if hasattr(x, "shape"):
+        return tuple(int(d) for d in x.shape)
+    return None
+
+
+def count_macs(model, input_shape=None) -> int:
+    """Counts multiply-accumulates of one forward pass for a single image.
+
+    Every convolution, depthwise/separable/transposed convolution and dense layer is
+    counted, inside nested layers too; a custom layer that does its own matrix
+    products declares them with a `compute_macs(input_shapes, output_shape)` method.
+    The model is run once on a batch of zeros (batch size 1, inference mode) while the
+    counted layers record their shapes, so the count is exact for the graph that runs.
+
+    Args:
+        model: a built `keras.Model`.
+        input_shape: `(H, W, C)`; default: the model's own input shape.
+
+    Returns:
+        MACs per image, as an int.
+    """
+    if input_shape is None:
+        shape = model.inputs[0].shape if getattr(model, "inputs", None) else model.input_shape
+        input_shape = tuple(shape[1:])
+    if any(d is None for d in input_shape):
+        raise ValueError(f"count_macs needs a static input shape, got {input_shape}.")
+    records = []
+    patched = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        counted = isinstance(
+            layer,
+            keras.layers.Conv1D
+            | keras.layers.Conv2D
+            | keras.layers.Conv3D
+            | keras.layers.DepthwiseConv2D
+            | keras.layers.DepthwiseConv1D
+            | keras.layers.SeparableConv2D
+            | keras.layers.Conv2DTranspose
+            | keras.layers.Conv1DTranspose
+            | keras.layers.Dense,
+        ) or callable(getattr(layer, "compute_macs", None))
+        if not counted:
+            continue
+        original = layer.call
+
+        def wrapped(*args, __layer=layer, __orig=original, **kwargs):
+            out = __orig(*args, **kwargs)
+            tensors = [a for a in args if hasattr(a, "shape")]
+            first_out = out[0] if isinstance(out, list | tuple) else out
+            records.append((__layer, [_shape_of(t) for t in tensors], _shape_of(first_out)))
+            return out
+
+        object.__setattr__(layer, "call", wrapped)
+        patched.append(layer)
+    try:
+        x = np.zeros((1,) + tuple(input_shape), dtype="float32")
+        model(x, training=False)
+    finally:
+        for layer in patched:
+            object.__delattr__(layer, "call")
+    return int(sum(_layer_macs(layer, ins, out) for layer, ins, out in records))
+
+
+def format_count(n: int) -> str:
+    """Formats 2676147 as '2.676M' and 397180000 as '397.2M'."""
+    if n >= 1e9:
+        return f"{n / 1e9:.2f}G"
+    if n >= 1e6:
+        return f"{n / 1e6:.3f}M" if n < 1e8 else f"{n / 1e6:.1f}M"
+    if n >= 1e3:
+        return f"{n / 1e3:.1f}k"
+    return str(n)
+
+
+def model_table(names=None, input_shapes=None, with_macs=True):
+    """Builds registered models and returns rows of name, input, params and MACs.
+
+    Args:
+        names: registry keys (default: every registered model).
+        input_shapes: optional dict of name -> input shape overriding the default.
+        with_macs: also count MACs (runs one forward pass per model).
+
+    Returns:
+        A list of dicts with keys `name`, `family`, `input_shape`, `params`, `macs`.
+    """
+    from kerasfer import models
+
+    rows = []
+    for name in names or models.list_models():
+        info = models.get_model_info(name)
+        shape = (input_shapes or {}).get(name, info.input_shape)
+        model = models.create_model(name, input_shape=shape)
+        rows.append(
+            {
+                "name": name,
+                "family": info.family,
+                "input_shape": list(shape),
+                "params": count_params(model),
+                "macs": count_macs(model) if with_macs else None,
+            }
+        )
+        del model
+        keras.backend.clear_session()
+    return rows
+
+
+def markdown_table(rows) -> str:
+    """Formats `model_table` rows as a Markdown table."""
+    lines = ["| model | input | params | MACs |", "|---|---|---:|---:|"]
+    for r in rows:
+        h, w, c = r["input_shape"]
+        macs = format_count(r["macs"]) if r["macs"] is not None else "-"
+        lines.append(f"| `{r['name']}` | {h}x{w}x{c} | {r['params']:,} | {macs} |")
+    return "\n".join(lines)
+
+
+__all__ = ["count_params", "count_macs", "format_count", "model_table", "markdown_table"]

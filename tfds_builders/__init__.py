@@ -1,0 +1,1 @@
+"""kerasfer TFDS builders: importing this package registers every builder with tfds."""
