@@ -6,7 +6,6 @@ multiply-accumulates of convolutions (standard, grouped, depthwise, separable,
 transposed, 1-D), dense layers and matrix products (the fvcore convention), per image.
 """
 
-
 import keras
 import numpy as np
 
