@@ -29,13 +29,19 @@ def count_params(model) -> int:
         raise ValueError(f"{model.name!r} is not built: call it on an input or build it first.")
     seen = set()
     total = 0
-    for v in model.weights:
-        if id(v) in seen:
-            continue
-        seen.add(id(v))
-        name = v.path.rsplit("/", 1)[-1]
-        if v.trainable and not name.startswith(_MOVING_STAT_NAMES):
-            total += int(np.prod(v.shape))
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        # Keras 3 keeps the variables created trainable in `_trainable_variables`, also
+        # after `layer.trainable = False` flips their `trainable` flag.
+        created_trainable = getattr(layer, "_trainable_variables", None)
+        if created_trainable is None:
+            created_trainable = [v for v in layer.weights if v.trainable]
+        for v in created_trainable:
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
+            name = v.path.rsplit("/", 1)[-1]
+            if not name.startswith(_MOVING_STAT_NAMES):
+                total += int(np.prod(v.shape))
     return total
 
 
