@@ -25,6 +25,10 @@ class _Loader(importlib.abc.Loader):
         return self._wrapped.create_module(spec)
 
     def exec_module(self, module):
+        # Put the real loader back first: TFDS finds its own files through the module's
+        # loader (importlib.resources), which this wrapper does not provide.
+        module.__spec__.loader = self._wrapped
+        module.__loader__ = self._wrapped
         self._wrapped.exec_module(module)
         _register()
 

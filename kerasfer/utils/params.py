@@ -98,16 +98,25 @@ def count_macs(model, input_shape=None) -> int:
 
     Args:
         model: a built `keras.Model`.
-        input_shape: `(H, W, C)`; default: the model's own input shape.
+        input_shape: `(H, W, C)` of the (first) image input; default: the model's own
+            input shape. Further inputs (e.g. region boxes) are fed zeros of their own shape.
 
     Returns:
         MACs per image, as an int.
     """
+    model_inputs = list(getattr(model, "inputs", None) or [])
     if input_shape is None:
-        shape = model.inputs[0].shape if getattr(model, "inputs", None) else model.input_shape
-        input_shape = tuple(shape[1:])
-    if any(d is None for d in input_shape):
-        raise ValueError(f"count_macs needs a static input shape, got {input_shape}.")
+        if not model_inputs:
+            raise ValueError("count_macs needs input_shape for a model without symbolic inputs.")
+        shapes = [tuple(t.shape[1:]) for t in model_inputs]
+    elif len(model_inputs) > 1:
+        # the first input is the image; the others keep the model's own shapes
+        shapes = [tuple(input_shape)] + [tuple(t.shape[1:]) for t in model_inputs[1:]]
+    else:
+        shapes = [tuple(input_shape)]
+    for shape in shapes:
+        if any(d is None for d in shape):
+            raise ValueError(f"count_macs needs a static input shape, got {shape}.")
     records = []
     patched = []
     for layer in model._flatten_layers(include_self=False, recursive=True):
@@ -137,8 +146,8 @@ def count_macs(model, input_shape=None) -> int:
         object.__setattr__(layer, "call", wrapped)
         patched.append(layer)
     try:
-        x = np.zeros((1,) + tuple(input_shape), dtype="float32")
-        model(x, training=False)
+        xs = [np.zeros((1,) + shape, dtype="float32") for shape in shapes]
+        model(xs if len(xs) > 1 else xs[0], training=False)
     finally:
         for layer in patched:
             object.__delattr__(layer, "call")
