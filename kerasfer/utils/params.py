@@ -81,13 +81,34 @@ def _layer_macs(layer, in_shapes, out_shape):
     return total
 
 
+_FVCORE_EXTRA_TYPES = (
+    keras.layers.AveragePooling1D,
+    keras.layers.AveragePooling2D,
+    keras.layers.GlobalAveragePooling1D,
+    keras.layers.GlobalAveragePooling2D,
+)
+
+
+def _fvcore_extra(layer, in_shapes, out_shape):
+    """fvcore's extra counts: BN 2 per output element, average pooling 1 per input element."""
+    if not in_shapes or in_shapes[0] is None:
+        return 0
+    in_elems = int(np.prod(in_shapes[0][1:]))
+    extra = in_elems * int(getattr(layer, "pooled_input_passes", 0) or 0)
+    if isinstance(layer, keras.layers.BatchNormalization):
+        extra += 2 * int(np.prod(out_shape[1:]))
+    elif isinstance(layer, _FVCORE_EXTRA_TYPES):
+        extra += in_elems
+    return extra
+
+
 def _shape_of(x):
     if hasattr(x, "shape"):
         return tuple(int(d) for d in x.shape)
     return None
 
 
-def count_macs(model, input_shape=None) -> int:
+def count_macs(model, input_shape=None, convention="fvcore") -> int:
     """Counts multiply-accumulates of one forward pass for a single image.
 
     Every convolution, depthwise/separable/transposed convolution and dense layer is
@@ -96,14 +117,25 @@ def count_macs(model, input_shape=None) -> int:
     The model is run once on a batch of zeros (batch size 1, inference mode) while the
     counted layers record their shapes, so the count is exact for the graph that runs.
 
+    Two conventions:
+    - `"fvcore"` (default): what fvcore reports, the convention of the reference
+      measurements in the papers' tables (LFNSB's 397.18M): the above plus 2 per
+      BatchNorm output element and 1 per input element of average pooling (layers, and
+      in-layer means that declare `pooled_input_passes`).
+    - `"conv"`: convolutions, dense layers and declared matrix products only.
+
     Args:
         model: a built `keras.Model`.
+        convention: `"fvcore"` or `"conv"`.
         input_shape: `(H, W, C)` of the (first) image input; default: the model's own
             input shape. Further inputs (e.g. region boxes) are fed zeros of their own shape.
 
     Returns:
         MACs per image, as an int.
     """
+    if convention not in ("fvcore", "conv"):
+        raise ValueError(f"convention must be 'fvcore' or 'conv', got {convention!r}.")
+    fvcore = convention == "fvcore"
     model_inputs = list(getattr(model, "inputs", None) or [])
     if input_shape is None:
         if not model_inputs:
@@ -132,6 +164,10 @@ def count_macs(model, input_shape=None) -> int:
             | keras.layers.Conv1DTranspose
             | keras.layers.Dense,
         ) or callable(getattr(layer, "compute_macs", None))
+        if fvcore and isinstance(layer, _FVCORE_EXTRA_TYPES + (keras.layers.BatchNormalization,)):
+            counted = True
+        if fvcore and getattr(layer, "pooled_input_passes", 0):
+            counted = True
         if not counted:
             continue
         original = layer.call
@@ -151,7 +187,10 @@ def count_macs(model, input_shape=None) -> int:
     finally:
         for layer in patched:
             object.__delattr__(layer, "call")
-    return int(sum(_layer_macs(layer, ins, out) for layer, ins, out in records))
+    total = sum(_layer_macs(layer, ins, out) for layer, ins, out in records)
+    if fvcore:
+        total += sum(_fvcore_extra(layer, ins, out) for layer, ins, out in records)
+    return int(total)
 
 
 def format_count(n: int) -> str:

@@ -38,7 +38,12 @@ def test_count_params_unbuilt_layer_raises():
 
 
 def test_count_macs_by_hand():
-    assert count_macs(_small_model()) == 6912 + 576 + 240 + 30
+    model = _small_model()
+    assert count_macs(model, convention="conv") == 6912 + 576 + 240 + 30
+    # fvcore also counts 2 per BatchNorm output element and 1 per pooled input element
+    assert count_macs(model) == 6912 + 576 + 240 + 30 + 2 * 8 * 8 * 4 + 2 * 2 * 6
+    with pytest.raises(ValueError, match="convention"):
+        count_macs(model, convention="flops")
 
 
 def test_count_macs_nested_and_hook():
