@@ -1,0 +1,297 @@
+"""ResNet-18/34/50 in the torchvision layout, as trunks with stage outputs, and the ResNet-50 LDL teacher.
+
+Torchvision layout: convolutions without bias, BatchNorm epsilon 1e-5, the stride of a
+Bottleneck on its 3x3 conv ("ResNet v1.5"), symmetric padding (`ZeroPadding2D` +
+`"valid"`) so stride-2 layers match PyTorch exactly, and layers named after the
+torchvision modules (`conv1`, `bn1`, `layer1_0_conv1`, `layer1_0_downsample_conv`, ...)
+so PyTorch weights map onto them by name.
+
+`ResNet50Teacher` is the teacher of label-distribution learning (LFER-LDL, paper 001;
+EfficientFace's `resnet50` with a 7-class FC): 23,522,375 parameters and 4.11 GMACs at
+224x224 with 7 classes, as torchvision builds it. Use its softmax outputs as the soft
+targets of a student (`keras.losses.KLDivergence`, or a categorical cross-entropy with
+the teacher's distribution as `y_true`); the teacher is used only during training.
+
+Reference:
+    He, Zhang, Ren and Sun, "Deep Residual Learning for Image Recognition", CVPR 2016.
+"""
+
+import os
+
+import keras
+
+from kerasfer.layers.image_normalization import IMAGENET_MEAN
+from kerasfer.layers.image_normalization import IMAGENET_STD
+from kerasfer.layers.image_normalization import ImageNormalization
+from kerasfer.layers.masking_block import BN_EPSILON
+from kerasfer.layers.masking_block import BN_MOMENTUM
+from kerasfer.layers.masking_block import conv_initializer
+from kerasfer.models.registry import register_model
+
+# Architecture as data: block type and blocks per stage.
+RESNET_CONFIGS = {
+    18: {"block": "basic", "layers": (2, 2, 2, 2)},
+    34: {"block": "basic", "layers": (3, 4, 6, 3)},
+    50: {"block": "bottleneck", "layers": (3, 4, 6, 3)},
+}
+STAGE_FILTERS = (64, 128, 256, 512)
+EXPANSION = {"basic": 1, "bottleneck": 4}
+
+
+def stage_channels(depth):
+    """Output channels of the four stages of a ResNet of this depth (e.g. 64..512 or 256..2048)."""
+    config = _config(depth)
+    return tuple(f * EXPANSION[config["block"]] for f in STAGE_FILTERS)
+
+
+def _config(depth):
+    if depth not in RESNET_CONFIGS:
+        raise ValueError(f"depth must be one of {sorted(RESNET_CONFIGS)}, got {depth}.")
+    return RESNET_CONFIGS[depth]
+
+
+def check_input_shape(input_shape, min_size, multiple=1, channels=None, why=""):
+    """Validates `(H, W, C)`; raises a `ValueError` naming the smallest accepted size and why."""
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}.") from None
+    if len(shape) != 3 or any(d is None or int(d) != d or d < 1 for d in shape):
+        raise ValueError(f"input_shape must be (height, width, channels) of positive ints, got {input_shape!r}.")
+    h, w, c = (int(d) for d in shape)
+    reason = f" ({why})" if why else ""
+    if h < min_size or w < min_size:
+        raise ValueError(
+            f"input_shape {shape} is too small: the smallest accepted size is {min_size}x{min_size}{reason}."
+        )
+    if multiple > 1 and (h % multiple or w % multiple):
+        raise ValueError(f"input_shape {shape}: height and width must be multiples of {multiple}{reason}.")
+    if channels is not None and c != channels:
+        raise ValueError(f"input_shape {shape}: this model takes {channels} channels{reason}.")
+    return h, w, c
+
+
+def check_num_classes(num_classes):
+    if int(num_classes) != num_classes or num_classes < 1:
+        raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}.")
+    return int(num_classes)
+
+
+def load_weights(model, weights):
+    """Loads a local `.weights.h5` / `.keras` file into `model` (never downloads)."""
+    if weights is None:
+        return model
+    path = os.fspath(weights)
+    if not path.endswith((".weights.h5", ".keras")):
+        raise ValueError(f"weights must be None or a path to a .weights.h5 or .keras file, got {path!r}.")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"weights file not found: {path!r}.")
+    model.load_weights(path)
+    return model
+
+
+def conv_bn(x, filters, kernel_size, strides=1, name="conv", bn_name=None, gamma_zero=False):
+    """Conv (no bias, symmetric padding) + BatchNorm (eps 1e-5), the torchvision way."""
+    if kernel_size > 1:
+        x = keras.layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
+    x = keras.layers.Conv2D(
+        filters, kernel_size, strides=strides, use_bias=False, kernel_initializer=conv_initializer(), name=name
+    )(x)
+    return keras.layers.BatchNormalization(
+        epsilon=BN_EPSILON,
+        momentum=BN_MOMENTUM,
+        gamma_initializer="zeros" if gamma_zero else "ones",
+        name=bn_name or f"{name}_bn",
+    )(x)
+
+
+def basic_block(x, filters, strides, name, zero_init_residual=False):
+    """Functional torchvision `BasicBlock` (same maths as `kerasfer.layers.BasicBlock`)."""
+    shortcut = x
+    y = conv_bn(x, filters, 3, strides, name=f"{name}_conv1", bn_name=f"{name}_bn1")
+    y = keras.layers.ReLU(name=f"{name}_relu1")(y)
+    y = conv_bn(y, filters, 3, 1, name=f"{name}_conv2", bn_name=f"{name}_bn2", gamma_zero=zero_init_residual)
+    if strides != 1 or x.shape[-1] != filters:
+        shortcut = conv_bn(x, filters, 1, strides, name=f"{name}_downsample_conv", bn_name=f"{name}_downsample_bn")
+    y = keras.layers.Add(name=f"{name}_add")([y, shortcut])
+    return keras.layers.ReLU(name=f"{name}_out")(y)
+
+
+def bottleneck_block(x, filters, strides, name, zero_init_residual=False):
+    """Functional torchvision `Bottleneck` (v1.5: stride on the 3x3), expansion 4."""
+    out_filters = filters * 4
+    shortcut = x
+    y = conv_bn(x, filters, 1, 1, name=f"{name}_conv1", bn_name=f"{name}_bn1")
+    y = keras.layers.ReLU(name=f"{name}_relu1")(y)
+    y = conv_bn(y, filters, 3, strides, name=f"{name}_conv2", bn_name=f"{name}_bn2")
+    y = keras.layers.ReLU(name=f"{name}_relu2")(y)
+    y = conv_bn(y, out_filters, 1, 1, name=f"{name}_conv3", bn_name=f"{name}_bn3", gamma_zero=zero_init_residual)
+    if strides != 1 or x.shape[-1] != out_filters:
+        shortcut = conv_bn(x, out_filters, 1, strides, name=f"{name}_downsample_conv", bn_name=f"{name}_downsample_bn")
+    y = keras.layers.Add(name=f"{name}_add")([y, shortcut])
+    return keras.layers.ReLU(name=f"{name}_out")(y)
+
+
+def resnet_stem(x, prefix=""):
+    """conv1 7x7/2 + bn1 + ReLU + maxpool 3x3/2 (zero padding is exact after the ReLU)."""
+    x = conv_bn(x, 64, 7, 2, name=f"{prefix}conv1", bn_name=f"{prefix}bn1")
+    x = keras.layers.ReLU(name=f"{prefix}relu")(x)
+    x = keras.layers.ZeroPadding2D(1, name=f"{prefix}maxpool_pad")(x)
+    return keras.layers.MaxPooling2D(3, strides=2, name=f"{prefix}maxpool")(x)
+
+
+def resnet_stage(x, depth, stage, prefix="", zero_init_residual=False):
+    """Runs stage `stage` (1-4, torchvision `layer1`..`layer4`) of a ResNet of `depth`."""
+    config = _config(depth)
+    block_fn = basic_block if config["block"] == "basic" else bottleneck_block
+    filters = STAGE_FILTERS[stage - 1]
+    for i in range(config["layers"][stage - 1]):
+        strides = 2 if (i == 0 and stage > 1) else 1
+        x = block_fn(x, filters, strides, name=f"{prefix}layer{stage}_{i}", zero_init_residual=zero_init_residual)
+    return x
+
+
+def resnet_stages(x, depth=50, prefix="", zero_init_residual=False, after_stage=None):
+    """Builds stem + four stages on `x`; returns the stage outputs `[C2, C3, C4, C5]`.
+
+    Args:
+        x: a `(B, H, W, 3)` tensor (already normalised).
+        depth: 18, 34 or 50.
+        prefix: prepended to every layer name.
+        zero_init_residual: start the last BN gamma of each block at zero.
+        after_stage: optional `fn(x, stage) -> x` applied to each stage output before the
+            next stage (how `ResMaskingNet` inserts its masks).
+
+    Returns:
+        The four stage outputs, strides 4, 8, 16, 32.
+    """
+    x = resnet_stem(x, prefix)
+    outputs = []
+    for stage in range(1, 5):
+        x = resnet_stage(x, depth, stage, prefix, zero_init_residual)
+        if after_stage is not None:
+            x = after_stage(x, stage)
+        outputs.append(x)
+    return outputs
+
+
+def ResNet(
+    depth=50,
+    num_classes=1000,
+    input_shape=(224, 224, 3),
+    weights=None,
+    include_top=True,
+    include_preprocessing=True,
+    classifier_activation="softmax",
+    dropout=0.0,
+    zero_init_residual=False,
+    name=None,
+):
+    """Builds a torchvision-layout ResNet-18/34/50 classifier or trunk.
+
+    Args:
+        depth: 18, 34 or 50.
+        num_classes: classifier outputs.
+        input_shape: `(H, W, C)`, at least 32x32.
+        weights: `None` or a local `.weights.h5` / `.keras` path.
+        include_top: add global average pooling, dropout and the `"predictions"` Dense;
+            otherwise the output is the `"features"` map (stride 32).
+        include_preprocessing: start with `ImageNormalization` (ImageNet mean/std), so
+            the model takes raw `[0, 255]` pixels.
+        classifier_activation: activation of `"predictions"` (`None` for logits).
+        dropout: dropout rate before the classifier (0 = none, as torchvision).
+        zero_init_residual: start each block's last BN gamma at zero.
+        name: model name (default `f"resnet{depth}"`).
+
+    Returns:
+        A `keras.Model`.
+    """
+    _config(depth)
+    check_num_classes(num_classes)
+    check_input_shape(input_shape, 32, why="five stride-2 stages")
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = inputs
+    if include_preprocessing:
+        x = ImageNormalization(IMAGENET_MEAN, IMAGENET_STD, name="normalization")(x)
+    x = resnet_stages(x, depth, zero_init_residual=zero_init_residual)[-1]
+    x = keras.layers.Identity(name="features")(x)
+    if include_top:
+        x = keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name="dropout")(x)
+        x = keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+    model = keras.Model(inputs, x, name=name or f"resnet{depth}")
+    return load_weights(model, weights)
+
+
+def ResNet18(num_classes=1000, input_shape=(224, 224, 3), weights=None, include_top=True, **kwargs):
+    """torchvision ResNet-18 (11,689,512 parameters with 1000 classes). See `ResNet`."""
+    return ResNet(18, num_classes, input_shape, weights, include_top, **kwargs)
+
+
+def ResNet34(num_classes=1000, input_shape=(224, 224, 3), weights=None, include_top=True, **kwargs):
+    """torchvision ResNet-34 (21,797,672 parameters with 1000 classes). See `ResNet`."""
+    return ResNet(34, num_classes, input_shape, weights, include_top, **kwargs)
+
+
+def ResNet50(num_classes=1000, input_shape=(224, 224, 3), weights=None, include_top=True, **kwargs):
+    """torchvision ResNet-50 v1.5 (25,557,032 parameters with 1000 classes). See `ResNet`."""
+    return ResNet(50, num_classes, input_shape, weights, include_top, **kwargs)
+
+
+@register_model(
+    "resnet50_teacher",
+    input_shape=(224, 224, 3),
+    family="resnet",
+    paper="LFER-LDL label-distribution teacher (ResNet-50, He et al. CVPR 2016)",
+    min_input_size=32,
+)
+def ResNet50Teacher(
+    num_classes=7,
+    input_shape=(224, 224, 3),
+    weights=None,
+    include_top=True,
+    include_preprocessing=True,
+    classifier_activation="softmax",
+    name="resnet50_teacher",
+):
+    """The ResNet-50 teacher of label-distribution learning (LFER-LDL).
+
+    torchvision ResNet-50 with a `num_classes` FC: 23,522,375 parameters and 4.11 GMACs
+    at 224x224 with 7 classes (the reference count). The paper pre-trains it on
+    MS-Celeb-1M and fine-tunes it on the FER dataset; we ship no weights (`weights` is a
+    local file). Its softmax output is the target distribution for the student:
+
+    ```python
+    teacher = kerasfer.models.ResNet50Teacher(weights="teacher.weights.h5")
+    teacher.trainable = False
+    soft = teacher(images, training=False)          # (B, 7) distribution
+    student.compile(optimizer="adam", loss=keras.losses.KLDivergence())
+    student.fit(images, soft, ...)
+    ```
+    EfficientFace's code uses `mean(-p_teacher * log q_student)` over B x C elements,
+    which has the KL gradients scaled by 1/C.
+
+    Args:
+        num_classes: classes of the FC (7 by default).
+        input_shape: `(H, W, C)`, at least 32x32 (224x224 in the paper).
+        weights: `None` or a local `.weights.h5` / `.keras` path.
+        include_top: add pooling and the `"predictions"` Dense.
+        include_preprocessing: start with ImageNet mean/std normalisation of `[0, 255]` input.
+        classifier_activation: `"softmax"` (teacher distribution) or `None` (logits, e.g. to
+            apply a temperature).
+        name: model name.
+
+    Returns:
+        A `keras.Model`.
+    """
+    return ResNet(
+        50,
+        num_classes=num_classes,
+        input_shape=input_shape,
+        weights=weights,
+        include_top=include_top,
+        include_preprocessing=include_preprocessing,
+        classifier_activation=classifier_activation,
+        name=name,
+    )
