@@ -1,0 +1,3 @@
+"""affectnet dataset."""
+
+from kerasfer.tfds_builders.affectnet.affectnet_dataset_builder import Builder

@@ -1,0 +1,3 @@
+"""jaffe dataset."""
+
+from kerasfer.tfds_builders.jaffe.jaffe_dataset_builder import Builder

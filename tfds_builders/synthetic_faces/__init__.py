@@ -1,0 +1,3 @@
+"""synthetic_faces dataset."""
+
+from kerasfer.tfds_builders.synthetic_faces.synthetic_faces_dataset_builder import Builder
