@@ -77,9 +77,12 @@ class GDConv(keras.layers.Layer):
         x = keras.ops.reshape(x, (-1, x.shape[-1]))
         x = self.bn(self.linear(x), training=training)
         if self.normalize:
-            # max(||x||, 1e-12) without the infinite gradient of sqrt at 0
-            sum_sq = keras.ops.sum(keras.ops.square(x), axis=-1, keepdims=True)
-            x = x / keras.ops.sqrt(keras.ops.maximum(sum_sq, 1e-24))
+            # max(||x||, 1e-12) without the infinite gradient of sqrt at 0. The squared norm is a
+            # product with a ones vector, not a SUM: the TFLite converter fuses
+            # x / sqrt(max(sum(x^2), eps)) into L2_NORMALIZATION, which the GPU delegate rejects.
+            ones = keras.ops.ones((self.embedding_size, 1), dtype=x.dtype)
+            sum_sq = keras.ops.matmul(keras.ops.square(x), ones)
+            x = x * keras.ops.rsqrt(keras.ops.maximum(sum_sq, 1e-24))
         return x
 
     def compute_output_shape(self, input_shape):

@@ -1,0 +1,187 @@
+"""LiteRT (ai-edge-litert) CPU latency of exported `.tflite` models.
+
+`benchmark(path)` times `Interpreter.invoke()` for one image over `threads x xnnpack`
+settings and reports median and p90 latency, with the model size and the machine.
+XNNPACK is LiteRT's default CPU delegate; `use_xnnpack=False` builds the interpreter with
+`OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES` (builtin reference/optimized kernels
+only). Timings are per image, model only (no face detection, no decoding, no resize).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+
+import numpy as np
+
+# The figures users compare against (per face, model only, a desktop-class CPU):
+# the `fer` package's mini-Xception and facex's model (shared/docs/USERS.md).
+REFERENCE_LATENCY_MS = {"fer": 0.51, "facex": 25.0}
+
+
+def machine_info() -> dict:
+    """The CPU, core count, OS and library versions (recorded with every benchmark)."""
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        from importlib.metadata import version
+
+        litert = version("ai-edge-litert")
+    except Exception:  # pragma: no cover
+        litert = None
+    load = None
+    if hasattr(os, "getloadavg"):
+        load = [round(x, 2) for x in os.getloadavg()]
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "load_average": load,
+        "system": f"{platform.system()} {platform.release()}",
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "ai_edge_litert": litert,
+    }
+
+
+def time_invoke(model, num_threads: int = 1, use_xnnpack: bool = True, runs: int = 100, warmup: int = 10,
+                min_time_s: float = 0.0, seed: int = 0) -> dict:  # fmt: skip
+    """Times `invoke()` of one `.tflite` (path or bytes) on a random raw-pixel image.
+
+    Runs `warmup` untimed invocations, then at least `runs` timed ones (more until
+    `min_time_s` has passed).
+
+    Returns:
+        dict with `median_ms`, `p90_ms`, `mean_ms`, `min_ms`, `runs`, `delegated`.
+    """
+    from kerasfer.export.evaluate import TFLiteRunner
+
+    if runs < 1 or warmup < 0:
+        raise ValueError(f"runs must be >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}.")
+    runner = TFLiteRunner(model, num_threads=num_threads, use_xnnpack=use_xnnpack)
+    rng = np.random.default_rng(seed)
+    image = rng.uniform(0, 255, runner.input_shape[1:]).astype(np.float32)
+    runner.set_input(image)
+    for _ in range(warmup):
+        runner.invoke()
+    times = []
+    start = time.perf_counter()
+    while len(times) < runs or time.perf_counter() - start < min_time_s:
+        t0 = time.perf_counter()
+        runner.invoke()
+        times.append(time.perf_counter() - t0)
+    ms = np.asarray(times) * 1e3
+    return {
+        "median_ms": float(np.median(ms)),
+        "p90_ms": float(np.percentile(ms, 90)),
+        "mean_ms": float(ms.mean()),
+        "min_ms": float(ms.min()),
+        "runs": int(len(ms)),
+        "delegated": runner.delegated,
+    }
+
+
+def benchmark(model, threads=(1, 2), xnnpack=(True, False), runs: int = 100, warmup: int = 10,
+              min_time_s: float = 0.0, name: str | None = None, quantization: str | None = None) -> list:  # fmt: skip
+    """Benchmarks one `.tflite` over every (threads, xnnpack) setting.
+
+    Args:
+        model: a `.tflite` path or bytes.
+        threads: thread counts to try.
+        xnnpack: XNNPACK settings to try (True = LiteRT default).
+        runs / warmup / min_time_s: see `time_invoke`.
+        name / quantization: labels for the rows (default: from the file name / card).
+
+    Returns:
+        A list of row dicts: `model`, `quantization`, `threads`, `xnnpack`, `size_bytes`,
+        `median_ms`, `p90_ms`, `mean_ms`, `min_ms`, `runs`.
+    """
+    if isinstance(model, bytes | bytearray):
+        size = len(model)
+        label = name or "model"
+    else:
+        path = os.fspath(model)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"No .tflite file at {path!r}.")
+        size = os.path.getsize(path)
+        label = name or os.path.splitext(os.path.basename(path))[0]
+        if quantization is None:
+            quantization = _quantization_from_metadata(path)
+    rows = []
+    for n in threads:
+        for xnn in xnnpack:
+            r = time_invoke(model, num_threads=int(n), use_xnnpack=bool(xnn), runs=runs, warmup=warmup,
+                            min_time_s=min_time_s)  # fmt: skip
+            rows.append({"model": label, "quantization": quantization, "threads": int(n), "xnnpack": bool(xnn),
+                         "size_bytes": size, **r})  # fmt: skip
+    return rows
+
+
+def _quantization_from_metadata(path):
+    try:
+        from kerasfer.export import flatbuffer
+
+        meta = flatbuffer.read_tflite(path).kerasfer_metadata() or {}
+        return (meta.get("quantization") or {}).get("mode")
+    except (ValueError, OSError):
+        return None
+
+
+def where_it_stands(median_ms: float) -> str:
+    """Places a latency against the `fer` (0.51 ms) and facex (25 ms) per-face figures."""
+    fer, facex = REFERENCE_LATENCY_MS["fer"], REFERENCE_LATENCY_MS["facex"]
+    if median_ms <= fer:
+        return f"faster than fer ({fer} ms)"
+    if median_ms <= facex:
+        return f"{median_ms / fer:.1f}x fer, {facex / median_ms:.1f}x faster than facex"
+    return f"{median_ms / facex:.1f}x slower than facex ({facex} ms)"
+
+
+def format_table(rows) -> str:
+    """Markdown table of benchmark rows."""
+    lines = [
+        "| model | quant | size (bytes) | threads | XNNPACK | median ms | p90 ms | vs fer 0.51 ms / facex 25 ms |",
+        "|---|---|---:|---:|---|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| `{r['model']}` | {r.get('quantization') or '-'} | {r['size_bytes']:,} | {r['threads']} | "
+            f"{'on' if r['xnnpack'] else 'off'} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | "
+            f"{where_it_stands(r['median_ms'])} |"
+        )
+    return "\n".join(lines)
+
+
+def write_json(rows, path, extra: dict | None = None) -> dict:
+    """Writes `{"machine": ..., "rows": [...], ...}` to `path` and returns it."""
+    doc = {
+        "machine": machine_info(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "reference_latency_ms": REFERENCE_LATENCY_MS,
+        **(extra or {}),
+        "rows": list(rows),
+    }
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+    return doc
+
+
+__all__ = [
+    "REFERENCE_LATENCY_MS",
+    "benchmark",
+    "format_table",
+    "machine_info",
+    "time_invoke",
+    "where_it_stands",
+    "write_json",
+]
