@@ -1,0 +1,55 @@
+"""`kerasfer align INPUT_DIR OUTPUT_DIR`: detect and align every face image of a folder tree."""
+
+import sys
+
+
+def register(sub):
+    p = sub.add_parser(
+        "align",
+        help="detect and align the faces of a folder tree (keeps the folder structure)",
+        description=(
+            "Detects the face in every image under INPUT_DIR, aligns it (five-point similarity transform to the "
+            "ArcFace 112x112 template, or a square box crop for box-only detectors) and writes it under OUTPUT_DIR "
+            "at the same relative path. Inputs are never overwritten. Images with no face and unreadable files "
+            "are listed in OUTPUT_DIR/align_summary.json."
+        ),
+    )
+    p.add_argument("input_dir", help="folder of images (searched recursively)")
+    p.add_argument("output_dir", help="where the aligned faces go (must not be inside INPUT_DIR)")
+    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "haar", "none"], help="face detector")
+    p.add_argument("--size", type=int, default=112, help="output side in pixels (default 112)")
+    p.add_argument("--margin", type=float, default=0.0, help="extra context per side, fraction of the face")
+    p.add_argument("--min-face-size", type=int, default=20, help="smallest face side in pixels")
+    p.add_argument("--all-faces", action="store_true", help="write every face as <name>_<i> instead of the largest")
+    p.add_argument("--format", default=".png", help="output extension (.png, .jpg, ...; 'same' keeps the input's)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files in OUTPUT_DIR")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from kerasfer.data.align import align_folder
+
+    try:
+        summary = align_folder(
+            args.input_dir,
+            args.output_dir,
+            detector=args.detector,
+            output_size=args.size,
+            margin=args.margin,
+            min_face_size=args.min_face_size,
+            all_faces=args.all_faces,
+            overwrite=args.overwrite,
+            image_format=None if args.format == "same" else args.format,
+            progress=not args.quiet,
+        )
+    except (FileNotFoundError, ValueError) as e:
+        print(f"kerasfer align: error: {e}", file=sys.stderr)
+        return 2
+    print(
+        f"aligned {summary.aligned} images ({summary.faces_written} faces written) in {summary.seconds:.1f} s; "
+        f"no face: {len(summary.no_face)}, unreadable: {len(summary.unreadable)}, "
+        f"several faces: {len(summary.several_faces)}, kept existing: {summary.skipped_existing}. "
+        f"Summary: {summary.output_dir}/align_summary.json"
+    )
+    return 0

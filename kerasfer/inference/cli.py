@@ -1,0 +1,186 @@
+"""`kerasfer predict`: expressions of the faces in images, folders and videos → JSON or CSV."""
+
+import json
+import pathlib
+import sys
+
+_IMAGE_CHUNK = 64  # images read, detected and classified together (one model call per chunk)
+
+
+def register(sub):
+    p = sub.add_parser(
+        "predict",
+        help="facial expressions in images, folders and videos (JSON/CSV)",
+        description=(
+            "Detects faces (MTCNN by default), aligns them to the model's input and classifies their expression. "
+            "Folders are searched recursively for images and videos. Results go to stdout as JSON, or to --output "
+            "(.json or .csv). Exit status: 0 ok, 1 some inputs could not be read (listed in the results), 2 error."
+        ),
+    )
+    p.add_argument("inputs", nargs="+", help="image files, video files or folders")
+    p.add_argument("--model", help="registered model name (with --weights) or a .keras / .tflite file")
+    p.add_argument("--weights", help=".weights.h5 / .keras file for --model NAME")
+    p.add_argument("--tflite", help="a .tflite classifier (instead of --model)")
+    p.add_argument("--num-classes", type=int, help="classes of --model NAME (default: the builder's)")
+    p.add_argument("--input-shape", help="input of --model NAME as H,W,C (default: the registry's)")
+    p.add_argument("--labels", help="comma-separated class names (default: labels.txt by the model, else canonical)")
+    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "haar", "none"], help="face detector")
+    p.add_argument("--min-face-size", type=int, default=20, help="smallest face side in pixels")
+    p.add_argument("--margin", type=float, default=0.0, help="context around the aligned face (fraction per side)")
+    p.add_argument("--max-faces", type=int, help="keep only the largest N faces per image/frame")
+    p.add_argument("--batch-size", type=int, default=32, help="faces per model call")
+    p.add_argument("--every-n-frames", type=int, default=1, help="videos: run the detector every N frames")
+    p.add_argument("--no-track", action="store_true", help="videos: skip frames between detections (no tracking)")
+    p.add_argument("--max-frames", type=int, help="videos: stop after N frames")
+    p.add_argument("--annotate", help="videos: write an annotated .mp4/.avi (a folder when there are several videos)")
+    p.add_argument("--output", "-o", help="write results to this .json or .csv file (default: JSON on stdout)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_run)
+
+
+def _parse_shape(text):
+    try:
+        shape = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3:
+        raise ValueError(f"--input-shape must be H,W,C (e.g. 48,48,1); got {text!r}.")
+    return shape
+
+
+def collect_inputs(inputs):
+    """Splits the command-line inputs into image and video paths (folders searched recursively)."""
+    from kerasfer.data.align import IMAGE_EXTENSIONS
+    from kerasfer.inference.video import VIDEO_EXTENSIONS
+
+    images, videos = [], []
+    for item in inputs:
+        path = pathlib.Path(item)
+        if path.is_dir():
+            for f in sorted(p for p in path.rglob("*") if p.is_file()):
+                if f.suffix.lower() in IMAGE_EXTENSIONS:
+                    images.append(f)
+                elif f.suffix.lower() in VIDEO_EXTENSIONS:
+                    videos.append(f)
+        elif path.is_file():
+            (videos if path.suffix.lower() in VIDEO_EXTENSIONS else images).append(path)
+        else:
+            raise FileNotFoundError(f"No such file or folder: {item}")
+    return images, videos
+
+
+def _image_rows(result):
+    from kerasfer.inference.video import face_row
+
+    base = {"source": result.source, "frame": "", "time_s": ""}
+    if result.error:
+        return [{**base, "face": "", "error": result.error}]
+    if not result.faces:
+        return [{**base, "face": "", "error": ""}]
+    return [{**base, **face_row(face, i), "error": ""} for i, face in enumerate(result.faces)]
+
+
+def _run(args) -> int:
+    try:
+        return _predict(args)
+    except (FileNotFoundError, ValueError, ImportError) as e:
+        print(f"kerasfer predict: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _predict(args) -> int:
+    if args.output and pathlib.Path(args.output).suffix.lower() not in (".json", ".csv"):
+        raise ValueError(f"--output must end in .json or .csv; got {args.output}.")
+    if args.model and args.tflite:
+        raise ValueError("Give either --model or --tflite, not both.")
+    for name in ("every_n_frames", "batch_size", "max_faces", "max_frames", "min_face_size"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
+    if args.margin < 0:
+        raise ValueError(f"--margin must be >= 0, got {args.margin}.")
+    images, videos = collect_inputs(args.inputs)
+    if not images and not videos:
+        raise ValueError(f"No images or videos found in {args.inputs}.")
+    if args.annotate and len(videos) > 1 and pathlib.Path(args.annotate).suffix:
+        raise ValueError("--annotate must be a folder when there are several videos.")
+
+    from kerasfer.inference.fer import FER
+    from kerasfer.inference.video import write_csv
+
+    model_kwargs = {}
+    if args.num_classes is not None:
+        model_kwargs["num_classes"] = args.num_classes
+    if args.input_shape:
+        model_kwargs["input_shape"] = _parse_shape(args.input_shape)
+    model = args.model
+    if model and not pathlib.Path(model).suffix and args.weights is None:
+        raise ValueError(
+            f"--model {model} needs --weights PATH (a trained .weights.h5 / .keras file): kerasfer ships no trained "
+            "weights for it, and a randomly initialised model predicts nothing useful."
+        )
+    fer = FER(
+        model,
+        args.weights,
+        tflite=args.tflite,
+        labels=args.labels.split(",") if args.labels else None,
+        detector=args.detector,
+        min_face_size=args.min_face_size,
+        margin=args.margin,
+        max_faces=args.max_faces,
+        batch_size=args.batch_size,
+        **model_kwargs,
+    )
+    image_results = []
+    for start in range(0, len(images), _IMAGE_CHUNK):
+        chunk = images[start : start + _IMAGE_CHUNK]
+        image_results.extend(fer.predict_batch(chunk, on_error="record"))
+        if not args.quiet and len(images) > _IMAGE_CHUNK:
+            print(f"images: {len(image_results)}/{len(images)}", file=sys.stderr)
+    video_results, video_errors = [], []
+    for video in videos:
+        annotate = None
+        if args.annotate:
+            annotate = args.annotate if len(videos) == 1 and pathlib.Path(args.annotate).suffix else None
+            if annotate is None:
+                annotate = str(pathlib.Path(args.annotate) / f"{video.stem}_annotated.mp4")
+        try:
+            video_results.append(
+                fer.analyze_video(
+                    video,
+                    every_n_frames=args.every_n_frames,
+                    track=not args.no_track,
+                    annotate=annotate,
+                    progress=not args.quiet,
+                    max_frames=args.max_frames,
+                )
+            )
+        except (OSError, ValueError) as e:
+            video_errors.append({"source": str(video), "error": f"{type(e).__name__}: {e}"})
+
+    failed = sum(1 for r in image_results if r.error) + len(video_errors)
+    if args.output and args.output.lower().endswith(".csv"):
+        rows = [row for r in image_results for row in _image_rows(r)]
+        for v in video_results:
+            rows.extend({**row, "error": ""} for row in v.rows())
+        rows.extend({"source": e["source"], "face": "", "error": e["error"]} for e in video_errors)
+        write_csv(args.output, rows, fer.labels, extra_columns=["error"])
+    else:
+        payload = {
+            "model": getattr(fer.runner, "source", None) or type(fer.runner).__name__,
+            "labels": list(fer.labels),
+            "images": [r.to_dict() for r in image_results],
+            "videos": [v.to_dict() for v in video_results] + video_errors,
+        }
+        text = json.dumps(payload, indent=1)
+        if args.output:
+            pathlib.Path(args.output).write_text(text)
+        else:
+            print(text)
+    if not args.quiet:
+        n_faces = sum(len(r.faces) for r in image_results)
+        print(
+            f"{len(image_results)} images ({n_faces} faces), {len(video_results)} videos, {failed} unreadable",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0

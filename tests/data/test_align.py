@@ -1,0 +1,270 @@
+"""Face detection and five-point alignment (`kerasfer.data.align`) and `kerasfer align`."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from kerasfer.data import align
+
+skimage_data = pytest.importorskip("skimage.data")
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return skimage_data.astronaut()  # 512x512 RGB, one face at about (177, 67, 93, 93)
+
+
+def _random_similarity(rng, scale_range=(0.6, 2.5)):
+    angle = rng.uniform(-0.6, 0.6)
+    scale = rng.uniform(*scale_range)
+    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return np.concatenate([rot, rng.uniform(150, 250, size=(2, 1))], axis=1)
+
+
+def _reference_face(size=112):
+    """A drawn face whose eyes, nose and mouth corners sit on the ArcFace template."""
+    img = np.full((size, size, 3), 40, np.uint8)
+    s = size / 112
+    cv2.ellipse(img, (int(56 * s), int(66 * s)), (int(40 * s), int(52 * s)), 0, 0, 360, (200, 170, 150), -1)
+    t = align.ARCFACE_TEMPLATE_112 * s
+    for x, y in t[:2]:
+        cv2.circle(img, (int(x), int(y)), int(6 * s), (30, 30, 90), -1)
+    cv2.circle(img, (int(t[2, 0]), int(t[2, 1])), int(4 * s), (120, 80, 60), -1)
+    cv2.line(img, tuple(int(v) for v in t[3]), tuple(int(v) for v in t[4]), (150, 20, 20), max(1, int(3 * s)))
+    return img
+
+
+# ------------------------------------------------------------------------------------------------ conversion
+def test_to_rgb_layouts():
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    out = align.to_rgb(gray)
+    assert out.shape == (3, 4, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[..., 0], gray)
+    np.testing.assert_array_equal(align.to_rgb(gray[..., None]), out)
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 10, 255
+    np.testing.assert_array_equal(align.to_rgb(rgba)[..., 0], 10)
+    bgr = np.zeros((2, 2, 3), np.uint8)
+    bgr[..., 0] = 7  # blue in OpenCV order
+    assert align.to_rgb(bgr, bgr=True)[0, 0].tolist() == [0, 0, 7]
+    unit = np.full((2, 2, 3), 0.5, np.float32)  # floats in [0, 1] are scaled
+    assert align.to_rgb(unit)[0, 0, 0] == 128
+    assert align.to_rgb(np.full((2, 2), 200.0))[0, 0, 0] == 200
+    assert align.to_rgb(np.full((2, 2), 65535, np.uint16))[0, 0, 0] == 255
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.zeros((4,), np.uint8), "shape"),
+        (np.zeros((4, 4, 2), np.uint8), "channels"),
+        (np.zeros((0, 4, 3), np.uint8), "empty"),
+        (np.full((4, 4, 3), np.nan, np.float32), "NaN"),
+        (np.zeros((2, 4, 4, 3), np.uint8), "shape"),
+    ],
+)
+def test_to_rgb_rejects_bad_arrays(bad, match):
+    with pytest.raises(ValueError, match=match):
+        align.to_rgb(bad)
+
+
+def test_read_image_formats_and_errors(tmp_path):
+    gray = np.tile(np.arange(0, 250, 10, dtype=np.uint8), (8, 1))
+    cv2.imwrite(str(tmp_path / "gray.png"), gray)
+    rgba = np.zeros((5, 6, 4), np.uint8)
+    rgba[..., 2], rgba[..., 3] = 255, 128  # red in BGRA
+    cv2.imwrite(str(tmp_path / "rgba.png"), rgba)
+    out = align.read_image(tmp_path / "gray.png")
+    assert out.shape == (8, 25, 3)
+    np.testing.assert_array_equal(out[..., 1], gray)
+    assert align.read_image(str(tmp_path / "rgba.png"))[0, 0].tolist() == [255, 0, 0]
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        align.read_image(tmp_path / "missing.png")
+    (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(ValueError, match="corrupt"):
+        align.read_image(tmp_path / "corrupt.jpg")
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ValueError, match="empty"):
+        align.read_image(tmp_path / "empty.png")
+
+
+# ------------------------------------------------------------------------------------------------ geometry
+def test_face_template_scaling():
+    np.testing.assert_allclose(align.face_template(112), align.ARCFACE_TEMPLATE_112)
+    np.testing.assert_allclose(align.face_template(224), align.ARCFACE_TEMPLATE_112 * 2, rtol=1e-6)
+    np.testing.assert_allclose(align.face_template((56, 112))[:, 1], align.ARCFACE_TEMPLATE_112[:, 1] / 2, rtol=1e-6)
+    wide = align.face_template(112, margin=0.5)  # the template region shrinks to the central half
+    np.testing.assert_allclose(wide, (align.ARCFACE_TEMPLATE_112 + 56) / 2, rtol=1e-6)
+    with pytest.raises(ValueError, match="margin"):
+        align.face_template(112, margin=-0.1)
+    with pytest.raises(ValueError, match="output_size"):
+        align.face_template(4)
+
+
+def test_similarity_transform_recovers_known_transform():
+    rng = np.random.default_rng(0)
+    src = rng.uniform(0, 100, size=(5, 2))
+    true = _random_similarity(rng)
+    dst = src @ true[:, :2].T + true[:, 2]
+    np.testing.assert_allclose(align.similarity_transform(src, dst), true, atol=1e-9)
+    with pytest.raises(ValueError, match="same point"):
+        align.similarity_transform(np.ones((5, 2)), dst)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_align_face_undoes_a_similarity_warp(seed):
+    """Warp a template-aligned face into a bigger image; aligning its moved landmarks gives it back."""
+    rng = np.random.default_rng(seed)
+    ref = _reference_face(112)
+    matrix = _random_similarity(rng)
+    scene = cv2.warpAffine(ref, matrix, (600, 600), flags=cv2.INTER_LINEAR)
+    points = align.ARCFACE_TEMPLATE_112 @ matrix[:, :2].T + matrix[:, 2]
+    out = align.align_face(scene, landmarks=points, output_size=112)
+    assert out.shape == (112, 112, 3) and out.dtype == np.uint8
+    inner = (slice(8, 104), slice(8, 104))
+    diff = np.abs(out[inner].astype(int) - ref[inner].astype(int))
+    assert diff.mean() < 6.0, diff.mean()
+    # other output sizes and margins land the landmarks on the scaled template
+    small = align.align_face(scene, landmarks=points, output_size=56, margin=0.25)
+    expected = cv2.resize(
+        align.align_face(scene, landmarks=points, output_size=224, margin=0.25), (56, 56), interpolation=cv2.INTER_AREA
+    )
+    assert np.abs(small.astype(int) - expected.astype(int)).mean() < 4.0
+
+
+def test_align_face_box_crop_and_padding():
+    image = np.zeros((100, 200, 3), np.uint8)
+    image[20:60, 50:90] = 255  # a 40x40 white square
+    crop = align.align_face(image, box=(50, 20, 40, 40), output_size=40)
+    assert crop.min() == 255  # exactly the square
+    wide = align.align_face(image, box=(50, 20, 40, 40), output_size=80, margin=0.5)
+    assert wide[20:60, 20:60].min() == 255 and wide[:15].max() == 0 and wide[:, :15].max() == 0
+    corner = align.align_face(image, box=(-20, -20, 40, 40), output_size=40)  # mostly outside: black fill
+    assert corner[:20, :20].max() == 0 and corner.shape == (40, 40, 3)
+    rect = align.align_face(image, box=(50, 20, 40, 10), output_size=(20, 20))  # square around a wide box
+    assert rect.shape == (20, 20, 3)
+
+
+def test_align_face_antialiases_when_shrinking():
+    stripes = np.zeros((400, 400, 3), np.uint8)
+    stripes[:, ::2] = 255  # 1-pixel stripes average to mid grey
+    out = align.align_face(stripes, box=(0, 0, 400, 400), output_size=40)
+    assert abs(float(out.mean()) - 127.5) < 3 and out.std() < 5
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({}, "landmarks or a box"),
+        ({"landmarks": np.zeros((4, 2))}, "5, 2"),
+        ({"landmarks": np.full((5, 2), np.nan)}, "NaN"),
+        ({"box": (0, 0, 0, 10)}, "positive"),
+        ({"box": (0, 0, 10, 10), "margin": -1}, "margin"),
+    ],
+)
+def test_align_face_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        align.align_face(np.zeros((50, 50, 3), np.uint8), **kwargs)
+
+
+def test_face_dataclass_validation():
+    face = align.Face(box=(1.6, 2.2, 10, 12), landmarks=np.zeros((5, 2)), score=0.5)
+    assert face.box == (2, 2, 10, 12) and face.landmarks.dtype == np.float32 and face.area == 120
+    assert json.loads(json.dumps(face.to_dict()))["box"] == [2, 2, 10, 12]
+    with pytest.raises(ValueError, match="positive"):
+        align.Face(box=(0, 0, -1, 5))
+    with pytest.raises(ValueError, match=r"\(x, y, w, h\)"):
+        align.Face(box=(0, 0, 5))
+
+
+# ------------------------------------------------------------------------------------------------ detectors
+def test_haar_finds_the_astronaut(astronaut):
+    faces = align.detect_faces(astronaut, detector="haar")
+    assert len(faces) >= 1
+    x, y, w, h = faces[0].box
+    assert faces[0].landmarks is None and 0 < faces[0].score <= 1
+    cx, cy = x + w / 2, y + h / 2
+    assert 200 < cx < 250 and 90 < cy < 140 and 60 < w < 140  # the face centre is about (224, 113)
+
+
+def test_detectors_on_edge_cases(astronaut):
+    assert align.detect_faces(np.zeros((6, 6, 3), np.uint8), detector="haar") == []
+    assert align.detect_faces(np.zeros((120, 160), np.uint8), detector="haar") == []  # gray, no face
+    whole = align.detect_faces(np.zeros((30, 40, 4), np.uint8), detector="none")
+    assert len(whole) == 1 and whole[0].box == (0, 0, 40, 30)
+    # a huge image is shrunk to max_side for detection; boxes come back in full-resolution pixels
+    huge = cv2.resize(astronaut, (2048, 2048), interpolation=cv2.INTER_LINEAR)
+    faces = align.detect_faces(huge, detector="haar", max_side=512)
+    assert faces and 800 < faces[0].box[0] + faces[0].box[2] / 2 < 1000
+    with pytest.raises(ValueError, match="Unknown face detector"):
+        align.detect_faces(astronaut, detector="retinaface")
+    custom = align.detect_faces(astronaut, detector=lambda img: [align.Face((1, 2, 3, 4)), align.Face((0, 0, 9, 9))])
+    assert [f.box for f in custom] == [(0, 0, 9, 9), (1, 2, 3, 4)]  # largest first
+
+
+def test_mtcnn_landmarks_on_the_astronaut(astronaut):
+    pytest.importorskip("mtcnn")
+    faces = align.detect_faces(astronaut, detector="mtcnn", min_face_size=40)
+    assert len(faces) == 1 and faces[0].score > 0.9
+    lm = faces[0].landmarks
+    assert lm.shape == (5, 2)
+    assert lm[0, 0] < lm[1, 0] and lm[3, 0] < lm[4, 0]  # left/right as seen in the image
+    assert lm[0, 1] < lm[2, 1] < lm[3, 1]  # eyes above nose above mouth
+    crop = align.align_face(astronaut, landmarks=lm)
+    # the aligned eyes are dark-ish regions where the template puts them
+    assert crop.shape == (112, 112, 3)
+    eye_band = crop[45:58, 30:82].mean()
+    cheek = crop[70:85, 20:35].mean()
+    assert eye_band < cheek
+
+
+# ------------------------------------------------------------------------------------------------ folders
+def _make_tree(root, astronaut):
+    (root / "happy" / "deep").mkdir(parents=True)
+    (root / "sad").mkdir()
+    bgr = cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(root / "happy" / "a.jpg"), bgr)
+    cv2.imwrite(str(root / "happy" / "deep" / "b.PNG"), cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY))
+    cv2.imwrite(str(root / "sad" / "blank.png"), np.full((64, 64, 3), 128, np.uint8))
+    (root / "sad" / "broken.jpg").write_bytes(b"garbage")
+    (root / "notes.txt").write_text("not an image")
+
+
+def test_align_folder_keeps_structure(tmp_path, astronaut):
+    src, dst = tmp_path / "in", tmp_path / "out"
+    _make_tree(src, astronaut)
+    before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+    summary = align.align_folder(src, dst, detector="haar", output_size=48, progress=False)
+    assert summary.aligned == 2 and summary.faces_written == 2
+    assert summary.no_face == ["sad/blank.png"]
+    assert [u[0] for u in summary.unreadable] == ["sad/broken.jpg"]
+    out_a = align.read_image(dst / "happy" / "a.png")
+    assert out_a.shape == (48, 48, 3)
+    assert (dst / "happy" / "deep" / "b.png").is_file()
+    written = json.loads((dst / "align_summary.json").read_text())
+    assert written["no_face"] == ["sad/blank.png"] and written["aligned"] == 2
+    assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before  # inputs untouched
+    again = align.align_folder(src, dst, detector="haar", output_size=48, progress=False)
+    assert again.skipped_existing == 2 and again.faces_written == 0
+    with pytest.raises(ValueError, match="never overwritten"):
+        align.align_folder(src, src / "aligned", detector="haar", progress=False)
+    with pytest.raises(ValueError, match="never overwritten"):
+        align.align_folder(src, src, detector="haar", progress=False)
+    with pytest.raises(FileNotFoundError):
+        align.align_folder(tmp_path / "nope", dst, detector="haar", progress=False)
+
+
+def test_align_cli(tmp_path, astronaut, capsys):
+    from kerasfer.cli import main
+
+    src, dst = tmp_path / "in", tmp_path / "out"
+    _make_tree(src, astronaut)
+    code = main(["align", str(src), str(dst), "--detector", "haar", "--size", "64", "--all-faces", "--quiet"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "no face: 1" in out and "unreadable: 1" in out
+    assert align.read_image(dst / "happy" / "a_0.png").shape == (64, 64, 3)
+    assert main(["align", str(src), str(src / "x"), "--detector", "haar", "--quiet"]) == 2
+    assert "never overwritten" in capsys.readouterr().err

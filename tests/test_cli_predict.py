@@ -1,0 +1,90 @@
+"""`kerasfer predict`: images, folders and videos to JSON / CSV."""
+
+import csv
+import json
+
+import cv2
+import keras
+import numpy as np
+import pytest
+
+import kerasfer
+from kerasfer.cli import main
+
+skimage_data = pytest.importorskip("skimage.data")
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predict")
+    inputs = keras.Input((32, 32, 1))
+    x = kerasfer.layers.ImageNormalization()(inputs)
+    x = keras.layers.Conv2D(4, 3, strides=2, name="conv")(x)
+    x = keras.layers.Identity(name="features")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(3, activation="softmax", name="predictions")(x)
+    keras.Model(inputs, outputs).save(root / "model.keras")
+    astronaut = skimage_data.astronaut()
+    images = root / "images" / "sub"
+    images.mkdir(parents=True)
+    cv2.imwrite(str(images / "astronaut.jpg"), cv2.cvtColor(astronaut, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(images / "blank.png"), np.full((80, 80), 128, np.uint8))
+    (images / "broken.png").write_bytes(b"not an image")
+    from kerasfer.inference.video import write_synthetic_clip
+
+    write_synthetic_clip(root / "clip.avi", astronaut[20:240, 120:330], num_frames=6, fps=10.0)
+    return root
+
+
+def test_predict_images_and_video_to_json(workspace, capsys):
+    out = workspace / "out.json"
+    args = [str(workspace / "images"), str(workspace / "clip.avi"), "--model", str(workspace / "model.keras")]
+    args += ["--detector", "haar", "--min-face-size", "60", "--labels", "calm,happy,sad", "-o", str(out)]
+    args += ["--every-n-frames", "3", "--annotate", str(workspace / "annotated.mp4"), "--quiet"]
+    code = main(["predict", *args])
+    assert code == 1  # broken.png could not be read; everything else was written
+    data = json.loads(out.read_text())
+    assert data["labels"] == ["calm", "happy", "sad"]
+    by_name = {r["source"].rsplit("/", 1)[-1]: r for r in data["images"]}
+    assert len(by_name["astronaut.jpg"]["faces"]) == 1
+    face = by_name["astronaut.jpg"]["faces"][0]
+    assert set(face["probabilities"]) == {"calm", "happy", "sad"} and face["label"] in face["probabilities"]
+    assert by_name["blank.png"]["faces"] == [] and by_name["blank.png"]["error"] is None
+    assert "corrupt" in by_name["broken.png"]["error"]
+    (vid,) = data["videos"]
+    assert vid["frames_read"] == 6 and len(vid["frames"]) == 6
+    assert [f["detected"] for f in vid["frames"]] == [True, False, False, True, False, False]
+    assert (workspace / "annotated.mp4").stat().st_size > 0
+
+
+def test_predict_csv_and_stdout(workspace, capsys):
+    out = workspace / "out.csv"
+    model = str(workspace / "model.keras")
+    code = main(["predict", str(workspace / "images" / "sub" / "astronaut.jpg"), "--model", model, "--detector", "haar"]
+                + ["-o", str(out), "--quiet"])  # fmt: skip
+    assert code == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 1 and rows[0]["label"] in ("angry", "disgust", "fear")  # canonical labels[:3]
+    assert abs(sum(float(rows[0][f"p_{n}"]) for n in ("angry", "disgust", "fear")) - 1) < 1e-5
+    capsys.readouterr()
+    code = main(["predict", str(workspace / "images" / "sub" / "blank.png"), "--model", model, "--quiet"]
+                + ["--detector", "none"])  # fmt: skip
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)  # JSON on stdout
+    assert len(data["images"][0]["faces"]) == 1  # detector "none": the whole image
+
+
+def test_predict_errors(workspace, capsys):
+    model = str(workspace / "model.keras")
+    assert main(["predict", str(workspace / "missing.jpg"), "--model", model]) == 2
+    assert "No such file" in capsys.readouterr().err
+    assert main(["predict", str(workspace / "clip.avi"), "--model", "lfnsb"]) == 2
+    assert "--weights" in capsys.readouterr().err
+    assert main(["predict", str(workspace / "clip.avi"), "--model", model, "-o", "x.txt"]) == 2
+    assert main(["predict", str(workspace / "clip.avi"), "--model", model, "--every-n-frames", "0"]) == 2
+    assert "--every-n-frames must be >= 1" in capsys.readouterr().err
+    assert main(["predict", str(workspace / "clip.avi"), "--model", model, "--tflite", "m.tflite"]) == 2
+    empty = workspace / "empty"
+    empty.mkdir(exist_ok=True)
+    assert main(["predict", str(empty), "--model", model]) == 2
+    assert "No images or videos" in capsys.readouterr().err
