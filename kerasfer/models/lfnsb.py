@@ -21,7 +21,6 @@ of adaptive average pooling), which is the convention of the reference figures:
 | `mobilefacenet` (embedding 512) | 1,200,512 | 221.16M | 227.57M | 1.148M / 230.34M (not reproduced) |
 """
 
-import os
 
 import keras
 
@@ -35,6 +34,8 @@ from kerasfer.layers.mix_bottleneck import prelu
 from kerasfer.layers.repvgg_dw import RepVGGDW
 from kerasfer.layers.spatial_bias import SpatialBias
 from kerasfer.models.registry import register_model
+from kerasfer.models.weights import load_weights
+from kerasfer.models.weights import resolve_weights
 
 LFNSB_PAPER = (
     "LFNSB: Lightweight Face Network with Spatial Bias for facial expression recognition (code 1chenchen22/LFNSB)"
@@ -167,22 +168,8 @@ def _trunk(x, config, inference_mode):
     return keras.layers.Identity(name="features")(x)
 
 
-def _check_weights(weights):
-    if weights is None:
-        return None
-    path = os.fspath(weights)
-    if not path.endswith((".weights.h5", ".keras")):
-        raise ValueError(f"weights must be None or a path to a .weights.h5 or .keras file, got {path!r}.")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"weights file not found: {path!r} (kerasfer never downloads weights).")
-    return path
-
-
 def _finish(inputs, outputs, name, weights):
-    model = keras.Model(inputs, outputs, name=name)
-    if weights is not None:
-        model.load_weights(weights)
-    return model
+    return load_weights(keras.Model(inputs, outputs, name=name), weights, name)
 
 
 def _inputs(input_shape, include_preprocessing):
@@ -204,7 +191,7 @@ def _embedding_net(
     inference_mode,
 ):
     _validate(num_classes, input_shape, name, "the GDConv head needs a static final feature map")
-    weights = _check_weights(weights)
+    weights = resolve_weights(weights, name)
     inputs, x = _inputs(input_shape, include_preprocessing)
     x = _trunk(x, MODEL_CONFIGS[key], inference_mode)
     # GDConv's depthwise kernel is the whole final map: 7x7 at 112 px (the reference), 4x4 at 64, 3x3 at 48.
@@ -282,7 +269,7 @@ def LFNSB(
     _validate(num_classes, input_shape, name, "the Spatial Bias head pools the final map to 2x2")
     if sb_mode not in ("reference", "concat"):
         raise ValueError(f"sb_mode must be 'reference' or 'concat', got {sb_mode!r}.")
-    weights = _check_weights(weights)
+    weights = resolve_weights(weights, name)
     inputs, x = _inputs(input_shape, include_preprocessing)
     features = _trunk(x, MODEL_CONFIGS["lfn"], inference_mode)
     if sb_mode == "reference":

@@ -64,8 +64,8 @@ from kerasfer.layers.roi_align import RoIAlign
 from kerasfer.models.registry import register_model
 from kerasfer.models.resnet import check_input_shape
 from kerasfer.models.resnet import check_num_classes
-from kerasfer.models.resnet import load_weights
 from kerasfer.models.resnet import resnet_stages
+from kerasfer.models.weights import load_weights
 
 PAPER = "Deep multi-scale feature fusion network with emotion-region detection for FER (paper 004)"
 

@@ -47,9 +47,9 @@ from kerasfer.layers.masking_block import MaskingBlock
 from kerasfer.models.registry import register_model
 from kerasfer.models.resnet import check_input_shape
 from kerasfer.models.resnet import check_num_classes
-from kerasfer.models.resnet import load_weights
 from kerasfer.models.resnet import resnet_stages
 from kerasfer.models.resnet import stage_channels
+from kerasfer.models.weights import load_weights
 
 PAPER_RMN = "Pham, Vu and Tran, Facial Expression Recognition using Residual Masking Network, ICPR 2020"
 PAPER_RECON = "Shen and Li, Facial Expression Recognition Method Based on Residual Masking Reconstruction Network"

@@ -16,7 +16,6 @@ Reference:
     He, Zhang, Ren and Sun, "Deep Residual Learning for Image Recognition", CVPR 2016.
 """
 
-import os
 
 import keras
 
@@ -27,6 +26,7 @@ from kerasfer.layers.masking_block import BN_EPSILON
 from kerasfer.layers.masking_block import BN_MOMENTUM
 from kerasfer.layers.masking_block import conv_initializer
 from kerasfer.models.registry import register_model
+from kerasfer.models.weights import load_weights
 
 # Architecture as data: block type and blocks per stage.
 RESNET_CONFIGS = {
@@ -75,19 +75,6 @@ def check_num_classes(num_classes):
     if int(num_classes) != num_classes or num_classes < 1:
         raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}.")
     return int(num_classes)
-
-
-def load_weights(model, weights):
-    """Loads a local `.weights.h5` / `.keras` file into `model` (never downloads)."""
-    if weights is None:
-        return model
-    path = os.fspath(weights)
-    if not path.endswith((".weights.h5", ".keras")):
-        raise ValueError(f"weights must be None or a path to a .weights.h5 or .keras file, got {path!r}.")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"weights file not found: {path!r}.")
-    model.load_weights(path)
-    return model
 
 
 def conv_bn(x, filters, kernel_size, strides=1, name="conv", bn_name=None, gamma_zero=False):

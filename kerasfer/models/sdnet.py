@@ -34,13 +34,14 @@ and Oulu-CASIA, three of the paper's four datasets, are grayscale) and 2,181,812
 plausible as real FLOPs at 68x68 (it is about 2.5x the parameter count).
 """
 
-import os
 
 import keras
 
 from kerasfer.layers.cbam import CBAM
 from kerasfer.layers.image_normalization import ImageNormalization
 from kerasfer.models.registry import register_model
+from kerasfer.models.weights import load_weights
+from kerasfer.models.weights import resolve_weights
 
 PAPER_SDNET = "Zhou, Li, Wang, Liu, SDNet: Lightweight FER for sample disequilibrium, ICASSP 2022"
 
@@ -59,25 +60,6 @@ SDNET_CONFIG = {
 }
 
 MIN_INPUT_SIZE = 32
-
-
-def _check_weights(weights):
-    """Validates `weights` before anything is built: None or an existing .weights.h5 / .keras file."""
-    if weights is None:
-        return None
-    path = os.fspath(weights)
-    if not path.endswith((".weights.h5", ".keras")):
-        raise ValueError(f"weights must be None or a path to a .weights.h5 or .keras file, got {path!r}.")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Weights file not found: {path!r}.")
-    return path
-
-
-def _load_weights(model, weights):
-    path = _check_weights(weights)
-    if path is not None:
-        model.load_weights(path)
-    return model
 
 
 def _bn(x, name, cfg):
@@ -169,7 +151,7 @@ def SDNet(
         A `keras.Model`.
     """
     _validate(num_classes, input_shape)
-    _check_weights(weights)
+    resolve_weights(weights, name)
     cfg = dict(SDNET_CONFIG)
     if config:
         unknown = set(config) - set(cfg)
@@ -199,11 +181,11 @@ def SDNet(
     x = _relu(x, "exit_sepconv_relu")
     features = keras.layers.Identity(name="features")(x)
     if not include_top:
-        return _load_weights(keras.Model(inputs, features, name=name), weights)
+        return load_weights(keras.Model(inputs, features, name=name), weights)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
     if dropout_rate:
         x = keras.layers.Dropout(dropout_rate, name="dropout")(x)
     x = keras.layers.Dense(num_classes, name="predictions")(x)
     if classifier_activation is not None:
         x = keras.layers.Activation(classifier_activation, name="predictions_activation")(x)
-    return _load_weights(keras.Model(inputs, x, name=name), weights)
+    return load_weights(keras.Model(inputs, x, name=name), weights)

@@ -22,7 +22,6 @@ quotes 1.26M, which is the plain 1.0x network's figure, and +0.01M / +0.02M for 
 and the output module.
 """
 
-import os
 
 import keras
 
@@ -33,6 +32,8 @@ from kerasfer.layers.image_normalization import ImageNormalization
 from kerasfer.layers.mish_head import MishHead
 from kerasfer.layers.pdwres import PDWRes
 from kerasfer.models.registry import register_model
+from kerasfer.models.weights import load_weights
+from kerasfer.models.weights import resolve_weights
 
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9
@@ -57,25 +58,6 @@ NORMALIZATIONS = {
 
 PAPER_SHUFFLENET = "Ma et al., ShuffleNet V2, ECCV 2018 (torchvision layout)"
 PAPER_LFER_LDL = "Liu, Luo, Xu, Lightweight FER Based on Label Distribution Learning, ChinaXiv 202204.00070, 2022"
-
-
-def _check_weights(weights):
-    """Validates `weights` before anything is built: None or an existing .weights.h5 / .keras file."""
-    if weights is None:
-        return None
-    path = os.fspath(weights)
-    if not path.endswith((".weights.h5", ".keras")):
-        raise ValueError(f"weights must be None or a path to a .weights.h5 or .keras file, got {path!r}.")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Weights file not found: {path!r}.")
-    return path
-
-
-def _load_weights(model, weights):
-    path = _check_weights(weights)
-    if path is not None:
-        model.load_weights(path)
-    return model
 
 
 def _normalization_stats(normalization, channels):
@@ -191,7 +173,7 @@ def _shufflenet_v2(
     min_size=32,
 ):
     _validate(num_classes, input_shape, min_size, need_pdwres=pdwres)
-    _check_weights(weights)
+    resolve_weights(weights, name)
     if head not in ("fc", "mish"):
         raise ValueError(f"head must be 'fc' or 'mish', got {head!r}.")
     inputs = keras.Input(shape=tuple(input_shape), name="image")
@@ -216,7 +198,7 @@ def _shufflenet_v2(
     features = keras.layers.Identity(name="features")(x)
     if not include_top:
         model = keras.Model(inputs, features, name=name)
-        return _load_weights(model, weights)
+        return load_weights(model, weights)
     if head == "mish":
         x = MishHead(**(head_kwargs or {}), name="mish_head")(features)
     else:
@@ -225,7 +207,7 @@ def _shufflenet_v2(
     if classifier_activation is not None:
         x = keras.layers.Activation(classifier_activation, name="predictions_activation")(x)
     model = keras.Model(inputs, x, name=name)
-    return _load_weights(model, weights)
+    return load_weights(model, weights)
 
 
 def _width_key(width):

@@ -134,8 +134,10 @@ def test_training_gradients_are_finite():
 def test_bad_weights_argument(tmp_path):
     with pytest.raises(FileNotFoundError, match="Weights file not found"):
         ShuffleNetV2(width=0.5, input_shape=(32, 32, 3), weights=os.path.join(tmp_path, "missing.weights.h5"))
-    with pytest.raises(ValueError, match="weights must be None or a path"):
+    with pytest.raises(ValueError, match="No packaged weights named 'imagenet'"):
         LFERLDL(input_shape=(32, 32, 3), weights="imagenet")
+    with pytest.raises(ValueError, match="weights must be None or a path"):
+        LFERLDL(input_shape=(32, 32, 3), weights="model.pth")
 
 
 def test_bad_arguments():
