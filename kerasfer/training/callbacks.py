@@ -1,0 +1,154 @@
+"""Training callbacks: a NaN guard that keeps the last good weights, and per-epoch LR schedules.
+
+Both work on the TensorFlow and JAX backends (they only touch weights between epochs, after
+the JAX trainer has synced its state into the model's variables).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import keras
+import numpy as np
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss and keeps the last good weights.
+
+    At the end of each epoch whose loss is finite it saves the weights to `filepath` (the
+    "last good checkpoint"). When a batch reports a NaN/inf loss it stops training; at the
+    end of that epoch it loads the last good weights back into the model, so callbacks that
+    save after it (BackupAndRestore, ModelCheckpoint) never write broken weights.
+    Put it first in the callback list. `triggered` tells the caller what happened.
+
+    Args:
+        filepath: where to keep the last good weights (`*.weights.h5`).
+        monitor: the log key to check (`"loss"`).
+    """
+
+    def __init__(self, filepath, monitor="loss"):
+        super().__init__()
+        if not str(filepath).endswith(".weights.h5"):
+            raise ValueError(f"NaNGuard filepath must end in '.weights.h5', got {filepath!r}.")
+        self.filepath = str(filepath)
+        self.monitor = monitor
+        self.triggered = False
+        self.bad_epoch = None
+        self.bad_batch = None
+        self.bad_value = None
+        self.last_good_epoch = None
+
+    def on_train_begin(self, logs=None):
+        self.triggered = False
+        if not os.path.exists(self.filepath):
+            # the starting weights are the first "good" state
+            self.model.save_weights(self.filepath, overwrite=True)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def _check(self, logs, batch=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return True
+        value = float(np.asarray(value))
+        if math.isfinite(value):
+            return True
+        if not self.triggered:
+            self.triggered = True
+            self.bad_epoch = getattr(self, "_epoch", None)
+            self.bad_batch = batch
+            self.bad_value = value
+        self.model.stop_training = True
+        return False
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check(logs, batch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        ok = self._check(logs) and not self.triggered
+        if ok and self._weights_finite():
+            self.model.save_weights(self.filepath, overwrite=True)
+            self.last_good_epoch = epoch
+        else:
+            self.triggered = True
+            if self.bad_epoch is None:
+                self.bad_epoch = epoch
+            self.model.stop_training = True
+            self.model.load_weights(self.filepath)
+
+    def _weights_finite(self):
+        return all(np.all(np.isfinite(keras.ops.convert_to_numpy(v))) for v in self.model.trainable_variables)
+
+    def message(self):
+        where = f"epoch {self.bad_epoch + 1 if self.bad_epoch is not None else '?'}"
+        if self.bad_batch is not None:
+            where += f", batch {self.bad_batch + 1}"
+        good = "the initial weights" if self.last_good_epoch is None else f"epoch {self.last_good_epoch + 1}"
+        return (
+            f"Training stopped: the {self.monitor} became {self.bad_value} at {where}. "
+            f"The last good weights ({good}) are kept in {self.filepath}. "
+            "Lower the learning rate, add gradient clipping (--clipnorm) or check the data for NaNs."
+        )
+
+
+def epoch_schedule(config):
+    """`f(epoch) -> learning rate` for a `TrainConfig` (PyTorch-style per-epoch stepping).
+
+    Returns None for `"plateau"` (handled by `ReduceLROnPlateau`) and for a constant rate
+    without warm-up.
+    """
+    lr0 = float(config.learning_rate)
+    epochs = int(config.epochs)
+    warm = int(config.warmup_epochs)
+    kind = config.schedule
+    if kind == "plateau" or (kind == "constant" and warm == 0):
+        return None
+
+    def schedule(epoch):
+        if epoch < warm:
+            return lr0 * (epoch + 1) / (warm + 1)
+        e = epoch - warm
+        if kind == "constant":
+            return lr0
+        if kind == "cosine":  # CosineAnnealingLR(T_max=epochs - warmup, eta_min=min_lr)
+            t_max = max(1, epochs - warm)
+            return config.min_lr + (lr0 - config.min_lr) * (1 + math.cos(math.pi * min(e, t_max) / t_max)) / 2
+        if kind == "step":
+            return lr0 * config.gamma ** (e // max(1, config.step_size))
+        if kind == "exponential":
+            return max(config.min_lr, lr0 * config.gamma**e)
+        raise ValueError(f"Unknown schedule {kind!r}.")
+
+    return schedule
+
+
+class EpochLearningRate(keras.callbacks.Callback):
+    """Sets the optimizer's learning rate at the start of each epoch from `schedule(epoch)`.
+
+    Logs it as `lr` so the CSV log shows the schedule. Resuming (BackupAndRestore) gives the
+    right rate because the rate is a function of the epoch index only.
+    """
+
+    def __init__(self, schedule):
+        super().__init__()
+        self.schedule = schedule
+
+    def on_epoch_begin(self, epoch, logs=None):
+        lr = float(self.schedule(epoch))
+        if not math.isfinite(lr) or lr <= 0:
+            raise ValueError(f"The learning-rate schedule gave {lr} at epoch {epoch}.")
+        self.model.optimizer.learning_rate = lr
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+class LogLearningRate(keras.callbacks.Callback):
+    """Adds the current learning rate to the epoch logs (for schedules not set by this module)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and "lr" not in logs:
+            logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))

@@ -1,0 +1,252 @@
+"""`kerasfer train | evaluate | cv | ldl`: the training command line.
+
+Precedence of settings: TrainConfig defaults < `--preset` < `--config FILE` < explicit flags.
+TensorFlow and the training code are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def parse_input_size(text):
+    """`"112"` -> (112, 112, None); `"48x48x1"` / `"48,48,1"` -> (48, 48, 1); `"100x100"` -> (100, 100, None)."""
+    if text is None:
+        return None
+    parts = [p for p in str(text).lower().replace(",", "x").split("x") if p]
+    try:
+        nums = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"input size {text!r} must look like 112, 100x100 or 48x48x1") from None
+    if len(nums) == 1:
+        nums = [nums[0], nums[0]]
+    if len(nums) not in (2, 3) or min(nums) < 1:
+        raise argparse.ArgumentTypeError(f"input size {text!r} must look like 112, 100x100 or 48x48x1")
+    return tuple(nums) if len(nums) == 3 else (nums[0], nums[1], None)
+
+
+def _add_data_args(p, split_default=None):
+    p.add_argument("--dataset", help="TFDS dataset name (default synthetic_faces), e.g. fer2013, ferplus/majority")
+    p.add_argument("--data-dir", help="TFDS data directory")
+    p.add_argument("--manual-dir", help="folder with manually downloaded dataset files")
+    p.add_argument("--input-size", type=parse_input_size, help="112, 100x100 or 48x48x1 (default: the model's)")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="1 = grayscale, 3 = RGB (default: the model's)")
+    p.add_argument("--batch-size", type=int, help="global batch size")
+
+
+def _add_train_args(p):
+    p.add_argument("--model", help="registered model name (see `kerasfer models`); default lfnsb")
+    p.add_argument("--preset", help="paper recipe: lfnsb_rafdb, lfnsb_affectnet, sdnet, lfer_ldl, rmn_fer2013, ...")
+    p.add_argument("--config", help="a config.json written by an earlier run (repeats it exactly)")
+    _add_data_args(p)
+    p.add_argument("--train-split", help="default train")
+    p.add_argument("--val-split", help="default auto (validation, else test); 'none' for no validation")
+    p.add_argument("--num-classes", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--max-train-examples", type=int, help="use only the first N training examples")
+    p.add_argument("--max-val-examples", type=int)
+    p.add_argument("--steps-per-epoch", type=int)
+    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw", "rmsprop", "nadam"))
+    p.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float)
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--clipnorm", type=float)
+    p.add_argument("--schedule", choices=("constant", "cosine", "step", "exponential", "plateau"))
+    p.add_argument("--min-lr", type=float)
+    p.add_argument("--gamma", type=float, help="decay factor of step/exponential/plateau schedules")
+    p.add_argument("--step-size", type=int)
+    p.add_argument("--warmup-epochs", type=int)
+    p.add_argument("--loss", help="ce, ro, combo, focal, kl, cosine_harmony, or a sum like ce+cosine_harmony")
+    p.add_argument("--loss-kwargs", type=json.loads, help='JSON, e.g. \'{"ro": {"lambda1": 0.9, "lambda2": 0.1}}\'')
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--class-weights", choices=("none", "adaptive", "inverse_frequency", "effective_number", "balanced"))
+    p.add_argument("--augment", help="augmentation preset: none, flip, lfnsb, lfnsb_affectnet, rmn, lfer_ldl")
+    p.add_argument("--mixed-precision", action="store_true", default=None)
+    p.add_argument("--jit", dest="jit_compile", action="store_true", default=None, help="force XLA")
+    p.add_argument("--no-jit", dest="jit_compile", action="store_false", help="disable XLA")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--early-stopping", dest="early_stopping_patience", type=int, help="patience in epochs")
+    p.add_argument("--monitor", help="metric for the best checkpoint (default val_accuracy)")
+    p.add_argument("--distribute", choices=("none", "mirrored", "multiworker", "data_parallel"))
+    p.add_argument("--soft-labels", help=".npy of target distributions for the training split")
+    p.add_argument("--output", "-o", dest="output_dir", help="run directory (default runs/train)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", dest="on_existing", action="store_const", const="resume", help="(default)")
+    g.add_argument("--overwrite", dest="on_existing", action="store_const", const="overwrite")
+    g.add_argument("--refuse", dest="on_existing", action="store_const", const="refuse")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+_FIELDS = (
+    "model dataset data_dir manual_dir train_split num_classes epochs batch_size max_train_examples "
+    "max_val_examples steps_per_epoch optimizer learning_rate momentum weight_decay clipnorm schedule min_lr gamma "
+    "step_size warmup_epochs loss loss_kwargs label_smoothing class_weights augment mixed_precision jit_compile seed "
+    "early_stopping_patience monitor distribute soft_labels output_dir on_existing"
+).split()
+
+
+def config_from_args(args):
+    """A `TrainConfig` from parsed arguments (defaults < preset < --config < flags)."""
+    from kerasfer.models import get_model_info
+    from kerasfer.training.config import TrainConfig
+    from kerasfer.training.presets import preset_dict
+
+    d = {}
+    if getattr(args, "preset", None):
+        d.update(preset_dict(args.preset))
+        d["preset"] = args.preset
+    if getattr(args, "config", None):
+        d.update(TrainConfig.from_json(args.config).to_dict())
+    for name in _FIELDS:
+        v = getattr(args, name, None)
+        if v is not None:
+            d[name] = v
+    vs = getattr(args, "val_split", None)
+    if vs is not None:
+        d["val_split"] = None if vs.lower() == "none" else vs
+    if getattr(args, "quiet", False):
+        d["verbose"] = 2
+    size = getattr(args, "input_size", None)
+    channels = getattr(args, "channels", None)
+    if size is not None or channels is not None:
+        base = d.get("input_shape") or get_model_info(d.get("model", "lfnsb")).input_shape
+        h, w = (size[0], size[1]) if size else (base[0], base[1])
+        c = channels or (size[2] if size and size[2] else base[2])
+        d["input_shape"] = (h, w, c)
+    return TrainConfig.from_dict(d)
+
+
+def _fail(msg):
+    print(f"error: {msg}", file=sys.stderr)
+    return 2
+
+
+def _run_train(args):
+    from kerasfer.training import trainer
+
+    try:
+        config = config_from_args(args)
+        result = trainer.train(config)
+    except trainer.TrainingDivergedError as e:
+        return _fail(str(e))
+    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as e:
+        return _fail(str(e))
+    s = result.summary
+    print(f"Trained {config.model} on {config.dataset}: {s['final']}")
+    print(f"Model: {result.model_path}")
+    print(f"Run directory (config.json, checkpoints, log.csv, result.json): {result.output_dir}")
+    return 0
+
+
+def _run_evaluate(args):
+    from kerasfer.training.evaluate import evaluate
+
+    shape = None
+    if args.input_size is not None:
+        if args.input_size[2] is None and args.channels is None:
+            return _fail("--input-size for evaluate needs the channels too (e.g. 48x48x1) or --channels.")
+        shape = (args.input_size[0], args.input_size[1], args.input_size[2] or args.channels)
+    try:
+        report = evaluate(
+            args.model,
+            weights=args.weights,
+            dataset=args.dataset or "synthetic_faces",
+            split=args.split,
+            data_dir=args.data_dir,
+            manual_dir=args.manual_dir,
+            batch_size=args.batch_size or 64,
+            input_shape=shape,
+            max_examples=args.max_examples,
+            output=args.output,
+        )
+    except (ValueError, FileNotFoundError, ImportError) as e:
+        return _fail(str(e))
+    print(
+        f"{report['dataset']}/{report['split']}: {report['num_examples']} examples, "
+        f"accuracy {100 * report['accuracy']:.2f}%, mean class accuracy {100 * report['mean_class_accuracy']:.2f}%, "
+        f"macro-F1 {100 * report['macro_f1']:.2f}%"
+    )
+    if args.output:
+        print(f"Report: {args.output}\nSummary: {report['summary_md']}\nConfusion matrix: {report['confusion_png']}")
+    return 0
+
+
+def _run_cv(args):
+    from kerasfer.training import cv
+
+    try:
+        config = config_from_args(args)
+        report = cv.cross_validate(
+            config, folds=args.folds, split=args.split or config.train_split, subject_wise=not args.no_subjects
+        )
+    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as e:
+        return _fail(str(e))
+    for k in ("accuracy", "mean_class_accuracy", "macro_f1"):
+        m = report["summary"][k]
+        print(f"{k}: {100 * m['mean']:.2f}% +- {100 * m['std']:.2f}% over {report['folds']} folds")
+    print(f"Report: {report['report_path']}")
+    return 0
+
+
+def _run_ldl(args):
+    from kerasfer.training import ldl
+
+    try:
+        teacher, student, temperature = ldl.configs_from_args(args)
+        result = ldl.run_ldl(
+            teacher,
+            student,
+            args.output_dir or "runs/ldl",
+            temperature=args.temperature or temperature,
+            teacher_weights=args.teacher_weights,
+            eval_split=args.eval_split,
+        )
+    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as e:
+        return _fail(str(e))
+    print(f"Teacher: {result['teacher_model']}\nDistributions: {result['distributions']}")
+    print(f"Student: {result['student_model']}")
+    if result.get("report"):
+        print(f"Student {result['eval_split']} accuracy: {100 * result['report']['accuracy']:.2f}%")
+        print(f"Report: {result['report_path']}")
+    return 0
+
+
+def register(sub):
+    p = sub.add_parser("train", help="train a model (writes DIR/model.keras, checkpoints, config, logs)")
+    _add_train_args(p)
+    p.set_defaults(func=_run_train)
+
+    p = sub.add_parser("evaluate", help="evaluate trained weights: JSON + Markdown report, confusion-matrix PNG")
+    p.add_argument("--model", help="registry key (needed for .weights.h5 files)")
+    p.add_argument("--weights", required=True, help="run directory, .keras, .weights.h5 or bundled weights name")
+    _add_data_args(p)
+    p.add_argument("--split", default="test")
+    p.add_argument("--max-examples", type=int)
+    p.add_argument("--output", "-o", help="report.json (a .md summary and _confusion.png are written beside)")
+    p.set_defaults(func=_run_evaluate)
+
+    p = sub.add_parser("cv", help="stratified (subject-wise where possible) k-fold cross-validation")
+    _add_train_args(p)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--split", help="split to cross-validate (default: the training split)")
+    p.add_argument("--no-subjects", action="store_true", help="ignore subject ids even when the dataset has them")
+    p.set_defaults(func=_run_cv)
+
+    p = sub.add_parser("ldl", help="label-distribution learning: teacher -> distributions -> student")
+    _add_train_args(p)
+    p.add_argument("--teacher-model", help="teacher architecture (default: the preset's)")
+    p.add_argument("--teacher-weights", help="use these trained teacher weights instead of training one")
+    p.add_argument("--teacher-epochs", type=int)
+    p.add_argument("--teacher-input-size", type=parse_input_size)
+    p.add_argument("--temperature", type=float, help="softens the teacher's distributions (default 1)")
+    p.add_argument("--eval-split", default="test", help="split to evaluate the student on ('none' to skip)")
+    p.set_defaults(func=_run_ldl, preset_default="lfer_ldl")
+
+
+def build_parser_for_tests():
+    """The `kerasfer` parser with only the training commands (for tests)."""
+    parser = argparse.ArgumentParser(prog="kerasfer")
+    register(parser.add_subparsers(dest="command"))
+    return parser

@@ -1,0 +1,264 @@
+"""`TrainConfig`: everything a training run needs, as one JSON-able dataclass.
+
+A run writes its `TrainConfig` to `<output_dir>/config.json`; `TrainConfig.from_json`
+reads it back, so `kerasfer train --config <output_dir>/config.json` repeats the run
+exactly. This module imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "nadam")
+SCHEDULES = ("constant", "cosine", "step", "exponential", "plateau")
+CLASS_WEIGHTS = ("none", "adaptive", "inverse_frequency", "effective_number", "balanced")
+DISTRIBUTE = ("none", "mirrored", "multiworker", "data_parallel")
+ON_EXISTING = ("resume", "refuse", "overwrite")
+# Losses that compare distributions: they need one-hot / distribution targets, not integer labels.
+DENSE_LABEL_LOSSES = ("kl", "ldl")
+KNOWN_LOSSES = ("ce", "focal", "ro", "combo", "kl", "ldl", "cosine_harmony")
+
+PREPROCESSING_FILE = "preprocessing.json"
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """The complete, repeatable description of one training run.
+
+    Attributes:
+        model: registry key of the model (`kerasfer.models.list_models()`).
+        dataset: TFDS builder name (`"synthetic_faces"`, `"fer2013"`, `"ferplus/majority"`, ...).
+        data_dir: TFDS data directory (None: the TFDS default).
+        manual_dir: folder holding manually downloaded files (FER2013's CSV, RAF-DB, ...).
+        train_split, val_split: TFDS split names. `val_split=None` trains without validation;
+            `"auto"` uses `"validation"` when the dataset has one, else `"test"`.
+        input_shape: `(height, width, channels)`; None uses the model's registered default.
+        num_classes: None takes the dataset's number of classes.
+        epochs, batch_size: as in `model.fit` (`batch_size` is the global batch).
+        max_train_examples, max_val_examples: use only the first N examples (quick runs).
+        steps_per_epoch: cap the number of steps per epoch (None: one pass over the data).
+        optimizer: one of `OPTIMIZERS`; `learning_rate`, `momentum` (SGD), `weight_decay`
+            (decoupled, as `keras.optimizers.*(weight_decay=...)`), `clipnorm`.
+        schedule: one of `SCHEDULES`, stepped per epoch like PyTorch's schedulers:
+            `"cosine"` anneals to `min_lr` over `epochs`; `"step"` multiplies by `gamma` every
+            `step_size` epochs; `"exponential"` multiplies by `gamma` each epoch; `"plateau"`
+            is `ReduceLROnPlateau(factor=gamma, patience=plateau_patience, min_lr=min_lr)`.
+        warmup_epochs: linear warm-up before the schedule.
+        loss: `"ce"`, a paper loss (`"ro"`, `"combo"`, `"focal"`, `"kl"`), or a combination
+            joined by `+` (`"ce+cosine_harmony"`, `"kl+combo"`); `loss_kwargs` maps each name
+            to its keyword arguments (`{"ro": {"lambda1": 0.9}}`).
+        label_smoothing: for `"ce"`.
+        class_weights: `"none"`, `"adaptive"` (SDNet eqs. 1-3), `"inverse_frequency"`,
+            `"effective_number"`, or `"balanced"` (class-balanced sampling instead of weights).
+        augment: augmentation preset name (`kerasfer.data.pipeline.AUGMENTATIONS`).
+        mixed_precision: train under the `"mixed_float16"` policy.
+        jit_compile: passed to `model.compile` (`"auto"` lets Keras decide).
+        seed: seeds Python, NumPy and the backend, the shuffle and the augmentations.
+        output_dir: where the run writes `model.keras`, checkpoints, `config.json`, logs.
+        early_stopping_patience: None disables early stopping.
+        monitor: metric for the best checkpoint and early stopping.
+        distribute: `"none"`, `"mirrored"` / `"multiworker"` (tf.distribute, TensorFlow backend)
+            or `"data_parallel"` (`keras.distribution.DataParallel`, JAX backend).
+        on_existing: what to do when `output_dir` already holds a run: `"resume"` (continue an
+            unfinished run with the same configuration, refuse otherwise), `"refuse"`, or
+            `"overwrite"` (delete it first).
+        soft_labels: path to a `.npy` of per-example target distributions for the training
+            split (label-distribution learning, see `kerasfer.training.ldl`).
+        preset: the preset this configuration came from (informational).
+        verbose: Keras verbosity (1: progress bar).
+    """
+
+    model: str = "lfnsb"
+    dataset: str = "synthetic_faces"
+    data_dir: str | None = None
+    manual_dir: str | None = None
+    train_split: str = "train"
+    val_split: str | None = "auto"
+    input_shape: tuple | None = None
+    num_classes: int | None = None
+    epochs: int = 10
+    batch_size: int = 32
+    max_train_examples: int | None = None
+    max_val_examples: int | None = None
+    steps_per_epoch: int | None = None
+    optimizer: str = "sgd"
+    learning_rate: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    clipnorm: float | None = None
+    schedule: str = "cosine"
+    min_lr: float = 0.0
+    gamma: float = 0.1
+    step_size: int = 10
+    plateau_patience: int = 2
+    warmup_epochs: int = 0
+    loss: str = "ce"
+    loss_kwargs: dict = dataclasses.field(default_factory=dict)
+    label_smoothing: float = 0.0
+    class_weights: str = "none"
+    augment: str = "none"
+    mixed_precision: bool = False
+    jit_compile: bool | str = "auto"
+    seed: int = 0
+    output_dir: str = "runs/train"
+    early_stopping_patience: int | None = None
+    monitor: str = "auto"
+    distribute: str = "none"
+    on_existing: str = "resume"
+    soft_labels: str | None = None
+    preset: str | None = None
+    verbose: int = 1
+
+    def __post_init__(self):
+        if self.input_shape is not None:
+            self.input_shape = tuple(int(v) for v in self.input_shape)
+        self.validate()
+
+    # ------------------------------------------------------------------ checks
+    def validate(self):
+        """Raises `ValueError` naming the first bad field."""
+
+        def bad(field, msg):
+            raise ValueError(f"TrainConfig.{field}: {msg}")
+
+        if not self.model or not isinstance(self.model, str):
+            bad("model", "a registered model name is required (see `kerasfer models`).")
+        if not self.dataset or not isinstance(self.dataset, str):
+            bad("dataset", "a dataset name is required, e.g. 'synthetic_faces'.")
+        if self.input_shape is not None and (len(self.input_shape) != 3 or min(self.input_shape) < 1):
+            bad("input_shape", f"expected (height, width, channels) with positive sizes, got {self.input_shape}.")
+        if self.input_shape is not None and self.input_shape[2] not in (1, 3):
+            bad("input_shape", f"channels must be 1 (grayscale) or 3 (RGB), got {self.input_shape[2]}.")
+        for name in ("epochs", "batch_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                bad(name, f"must be a positive integer, got {v!r}.")
+        for name in ("num_classes", "max_train_examples", "max_val_examples", "steps_per_epoch"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < 1):
+                bad(name, f"must be None or a positive integer, got {v!r}.")
+        if self.optimizer not in OPTIMIZERS:
+            bad("optimizer", f"{self.optimizer!r} is not one of {OPTIMIZERS}.")
+        if self.schedule not in SCHEDULES:
+            bad("schedule", f"{self.schedule!r} is not one of {SCHEDULES}.")
+        for name in ("learning_rate",):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+                bad(name, f"must be a positive finite number, got {v!r}.")
+        for name in ("momentum", "weight_decay", "min_lr", "label_smoothing"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+                bad(name, f"must be a finite number >= 0, got {v!r}.")
+        if self.label_smoothing >= 1:
+            bad("label_smoothing", f"must be < 1, got {self.label_smoothing}.")
+        if not (0 < self.gamma <= 1):
+            bad("gamma", f"must be in (0, 1], got {self.gamma}.")
+        if self.class_weights not in CLASS_WEIGHTS:
+            bad("class_weights", f"{self.class_weights!r} is not one of {CLASS_WEIGHTS}.")
+        if self.distribute not in DISTRIBUTE:
+            bad("distribute", f"{self.distribute!r} is not one of {DISTRIBUTE}.")
+        if self.on_existing not in ON_EXISTING:
+            bad("on_existing", f"{self.on_existing!r} is not one of {ON_EXISTING}.")
+        if not isinstance(self.loss_kwargs, dict):
+            bad("loss_kwargs", "must be a dict mapping a loss name to its keyword arguments.")
+        for part in loss_parts(self.loss):
+            if part not in KNOWN_LOSSES:
+                bad("loss", f"unknown loss {part!r} in {self.loss!r}; known: {KNOWN_LOSSES} (combine with '+').")
+        return self
+
+    # --------------------------------------------------------------- JSON I/O
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        if d["input_shape"] is not None:
+            d["input_shape"] = list(d["input_shape"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"Unknown TrainConfig field(s) {unknown}; valid fields: {sorted(names)}.")
+        return cls(**d)
+
+    def to_json(self, path=None) -> str:
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        if path is not None:
+            with open(path, "w") as f:
+                f.write(text + "\n")
+        return text
+
+    @classmethod
+    def from_json(cls, path_or_text) -> TrainConfig:
+        text = path_or_text
+        if not str(path_or_text).lstrip().startswith("{"):
+            if not os.path.exists(path_or_text):
+                raise FileNotFoundError(f"No configuration file at {path_or_text!r}.")
+            with open(path_or_text) as f:
+                text = f.read()
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"Configuration {path_or_text!r} is not valid JSON: {e}") from e
+        return cls.from_dict(d)
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def label_mode(self) -> str:
+        """`"categorical"` when any loss part needs one-hot/distribution targets, else `"sparse"`."""
+        if self.soft_labels or any(p in DENSE_LABEL_LOSSES for p in loss_parts(self.loss)):
+            return "categorical"
+        return "sparse"
+
+
+def loss_parts(loss: str) -> list[str]:
+    """`"ce+cosine_harmony"` -> `["ce", "cosine_harmony"]`."""
+    return [p.strip().lower() for p in str(loss).split("+") if p.strip()]
+
+
+# ----------------------------------------------------------------- preprocessing
+def preprocessing_definition(input_shape, class_names=None, dataset=None) -> dict:
+    """The single preprocessing definition saved next to a trained model.
+
+    Images reach the model as float32 raw pixels in [0, 255], resized (bilinear, antialiased
+    when shrinking) to `input_shape[:2]` and converted gray<->RGB to `input_shape[2]` channels
+    by `kerasfer.data.pipeline.prepare_images`; normalisation is the model's own first layer.
+    """
+    h, w, c = (int(v) for v in input_shape)
+    return {
+        "input_shape": [h, w, c],
+        "color_mode": "grayscale" if c == 1 else "rgb",
+        "input_range": [0, 255],
+        "dtype": "float32",
+        "resize": "bilinear, antialias when shrinking (kerasfer.data.pipeline.prepare_images)",
+        "normalization": "inside the model (first layer ImageNormalization)",
+        "class_names": list(class_names) if class_names is not None else None,
+        "dataset": dataset,
+    }
+
+
+def save_preprocessing(directory, input_shape, class_names=None, dataset=None) -> str:
+    path = os.path.join(directory, PREPROCESSING_FILE)
+    with open(path, "w") as f:
+        json.dump(preprocessing_definition(input_shape, class_names, dataset), f, indent=2)
+        f.write("\n")
+    return path
+
+
+def load_preprocessing(model_path) -> dict | None:
+    """Reads `preprocessing.json` beside `model_path` (a file or a run directory); None if absent."""
+    directory = model_path if os.path.isdir(model_path) else os.path.dirname(os.path.abspath(model_path))
+    path = os.path.join(directory, PREPROCESSING_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        d = json.load(f)
+    shape = d.get("input_shape")
+    if not (isinstance(shape, list) and len(shape) == 3):
+        raise ValueError(f"{path}: 'input_shape' must be [height, width, channels], got {shape!r}.")
+    return d

@@ -1,0 +1,58 @@
+"""A short training on the current backend (CI runs this file under KERAS_BACKEND=jax too).
+
+On JAX the data come from NumPy arrays (`kerasfer.data.datasets.load_numpy`) through a
+`keras.utils.PyDataset` with the same augmentation presets, so no TensorFlow is needed at
+training time.
+"""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from kerasfer.models import registry
+from kerasfer.training import trainer
+from kerasfer.training.config import TrainConfig
+from kerasfer.training.evaluate import evaluate
+
+pytestmark = pytest.mark.multibackend
+
+
+def _tiny(num_classes=7, input_shape=(24, 24, 3), weights=None, name="tiny_backend_test", **kwargs):
+    from kerasfer.layers import ImageNormalization
+
+    inputs = keras.Input(input_shape)
+    x = ImageNormalization(0.5, 0.25)(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Identity(name="features")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x), name=name)
+
+
+if "tiny_backend_test" not in registry.list_models():
+    registry.register_model("tiny_backend_test", input_shape=(24, 24, 3), family="test", min_input_size=8)(_tiny)
+
+
+def test_short_training_and_evaluation_on_current_backend(tmp_path):
+    config = TrainConfig(
+        model="tiny_backend_test",
+        dataset="synthetic_faces",
+        epochs=2,
+        batch_size=7,
+        max_train_examples=28,
+        max_val_examples=14,
+        val_split="validation",
+        augment="lfnsb",
+        loss="ce+cosine_harmony",
+        class_weights="balanced",
+        output_dir=str(tmp_path / "run"),
+        verbose=0,
+    )
+    result = trainer.train(config)
+    assert len(result.history["loss"]) == 2 and np.all(np.isfinite(result.history["loss"]))
+    assert os.path.exists(result.model_path)
+    report = evaluate(weights=result.output_dir, split="test", max_examples=14, output=str(tmp_path / "r.json"))
+    assert report["num_examples"] == 14 and 0 <= report["accuracy"] <= 1
+    assert report["input_shape"] == [24, 24, 3]

@@ -1,0 +1,169 @@
+"""The trainer end to end on tiny settings: run directory, resume, refusals, NaN guard, losses, bad input."""
+
+import csv
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from kerasfer.models import registry
+from kerasfer.training import trainer
+from kerasfer.training.config import TrainConfig
+
+pytestmark = pytest.mark.tf_only
+
+
+def tiny_cnn(num_classes=7, input_shape=(32, 32, 3), weights=None, name="tiny_cnn_test", **kwargs):
+    """A 2-conv classifier following the kerasfer builder contract (test only)."""
+    from kerasfer.layers import ImageNormalization
+
+    if min(input_shape[:2]) < 16:
+        raise ValueError(f"tiny_cnn_test needs at least 16x16 inputs, got {input_shape}.")
+    inputs = keras.Input(input_shape)
+    x = ImageNormalization(0.5, 0.25, name="normalization")(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv1")(x)
+    x = keras.layers.BatchNormalization(name="bn1")(x)
+    x = keras.layers.Conv2D(16, 3, strides=2, activation="relu", name="conv2")(x)
+    x = keras.layers.Identity(name="features")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    out = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, out, name=name)
+
+
+if "tiny_cnn_test" not in registry.list_models():
+    registry.register_model("tiny_cnn_test", input_shape=(32, 32, 3), family="test", min_input_size=16)(tiny_cnn)
+
+
+def cfg(tmp_path, **kw):
+    base = dict(
+        model="tiny_cnn_test",
+        dataset="synthetic_faces",
+        epochs=2,
+        batch_size=7,
+        max_train_examples=28,
+        max_val_examples=14,
+        val_split="validation",
+        learning_rate=0.01,
+        output_dir=str(tmp_path / "run"),
+        jit_compile=False,
+        verbose=0,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def read_log(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_run_directory_and_refusals(tmp_path):
+    c = cfg(tmp_path, augment="lfnsb")
+    r = trainer.train(c)
+    out = c.output_dir
+    for name in ("config.json", "preprocessing.json", "labels.txt", "model.keras", "log.csv", "history.json"):
+        assert os.path.exists(os.path.join(out, name)), name
+    assert os.path.exists(os.path.join(out, "checkpoints", "best.weights.h5"))
+    assert not os.path.exists(os.path.join(out, "backup"))  # finished: the backup is cleaned up
+    assert TrainConfig.from_json(os.path.join(out, "config.json")) == c
+    prep = json.load(open(os.path.join(out, "preprocessing.json")))
+    assert prep["input_shape"] == [32, 32, 3] and len(prep["class_names"]) == 7
+    assert [int(row["epoch"]) for row in read_log(os.path.join(out, "log.csv"))] == [0, 1]
+    assert set(r.history) >= {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}
+    assert r.summary["train_examples"] == 28 and r.summary["val_examples"] == 14
+    loaded = keras.saving.load_model(r.model_path, compile=False)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), r.model.predict(x, verbose=0), atol=1e-5)
+
+    with pytest.raises(trainer.RunExistsError, match="finished run"):
+        trainer.train(c)
+    with pytest.raises(trainer.RunExistsError, match="different configuration"):
+        os.remove(r.model_path)  # looks unfinished now, but the settings differ
+        trainer.train(c.replace(learning_rate=0.5))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(trainer.RunExistsError, match="no kerasfer run"):
+        trainer.train(c.replace(output_dir=str(tmp_path / "other"), on_existing="overwrite"))
+    assert (tmp_path / "other" / "notes.txt").exists()
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_run_resumes_without_lost_epochs(tmp_path):
+    c = cfg(tmp_path, epochs=3, schedule="step", step_size=1, gamma=0.5)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(c, extra_callbacks=[_Interrupt()])
+    assert os.path.exists(os.path.join(c.output_dir, "backup"))
+    assert not os.path.exists(os.path.join(c.output_dir, "model.keras"))
+    r = trainer.train(c)
+    assert r.initial_epoch == 2  # epochs 0 and 1 were backed up
+    rows = read_log(os.path.join(c.output_dir, "log.csv"))
+    assert [int(row["epoch"]) for row in rows] == [0, 1, 2]
+    assert [float(row["lr"]) for row in rows] == pytest.approx([0.01, 0.005, 0.0025])
+    with pytest.raises(trainer.RunExistsError, match="unfinished run; pass --resume"):
+        os.remove(r.model_path)
+        trainer.train(c.replace(on_existing="refuse"))
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    c = cfg(tmp_path, learning_rate=1e30, momentum=0.0, schedule="constant", epochs=3)
+    with pytest.raises(trainer.TrainingDivergedError, match="last good weights") as err:
+        trainer.train(c)
+    good = os.path.join(c.output_dir, "checkpoints", "last_good.weights.h5")
+    assert good in str(err.value)
+    assert not os.path.exists(os.path.join(c.output_dir, "model.keras"))
+    model = tiny_cnn()
+    model.load_weights(good)
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"loss": "ce+cosine_harmony"},
+        {"loss": "ro", "class_weights": "adaptive"},
+        {"loss": "focal", "class_weights": "balanced", "loss_kwargs": {"focal": {"gamma": 2.0}}},
+        {"loss": "ce+combo", "class_weights": "inverse_frequency", "label_smoothing": 0.0},
+        {"optimizer": "adam", "schedule": "plateau", "learning_rate": 1e-3, "val_split": None},
+    ],
+)
+def test_losses_weights_and_schedules_train(tmp_path, kw):
+    r = trainer.train(cfg(tmp_path, epochs=1, **kw))
+    assert np.isfinite(r.history["loss"][-1])
+    assert r.model.name == "tiny_cnn_test"  # the plain classifier is saved, not a training wrapper
+    if kw.get("class_weights") in ("adaptive", "inverse_frequency"):
+        assert r.summary["class_weight"] is not None and len(r.summary["class_weight"]) == 7
+
+
+def test_soft_labels_train(tmp_path):
+    rng = np.random.default_rng(0)
+    soft = rng.dirichlet(np.ones(7), size=28).astype("float32")
+    path = tmp_path / "soft.npy"
+    np.save(path, soft)
+    r = trainer.train(cfg(tmp_path, epochs=1, loss="kl+combo", soft_labels=str(path)))
+    assert np.isfinite(r.history["loss"][-1]) and "val_accuracy" in r.history
+    np.save(path, soft[:10])
+    with pytest.raises(ValueError, match="soft labels"):
+        trainer.train(cfg(tmp_path, epochs=1, loss="kl", soft_labels=str(path), output_dir=str(tmp_path / "r2")))
+
+
+@pytest.mark.parametrize(
+    "kw, error, match",
+    [
+        ({"input_shape": (8, 8, 3)}, ValueError, "at least 16x16"),
+        ({"num_classes": 3}, ValueError, "labels must be in"),
+        ({"loss": "kl"}, ValueError, "soft_labels"),
+        ({"model": "no_such_model"}, ValueError, "Unknown model"),
+        ({"soft_labels": "/nonexistent/t.npy"}, FileNotFoundError, "does not exist"),
+        ({"max_train_examples": 3}, ValueError, "no examples"),
+    ],
+)
+def test_bad_input_errors(tmp_path, kw, error, match):
+    with pytest.raises(error, match=match):
+        trainer.train(cfg(tmp_path, epochs=1, **kw))
