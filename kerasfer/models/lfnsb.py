@@ -21,7 +21,6 @@ of adaptive average pooling), which is the convention of the reference figures:
 | `mobilefacenet` (embedding 512) | 1,200,512 | 221.16M | 227.57M | 1.148M / 230.34M (not reproduced) |
 """
 
-
 import keras
 
 from kerasfer.layers.conv2d_bn import Conv2dBN

@@ -16,7 +16,6 @@ Reference:
     He, Zhang, Ren and Sun, "Deep Residual Learning for Image Recognition", CVPR 2016.
 """
 
-
 import keras
 
 from kerasfer.layers.image_normalization import IMAGENET_MEAN

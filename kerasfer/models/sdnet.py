@@ -34,7 +34,6 @@ and Oulu-CASIA, three of the paper's four datasets, are grayscale) and 2,181,812
 plausible as real FLOPs at 68x68 (it is about 2.5x the parameter count).
 """
 
-
 import keras
 
 from kerasfer.layers.cbam import CBAM

@@ -22,7 +22,6 @@ quotes 1.26M, which is the plain 1.0x network's figure, and +0.01M / +0.02M for 
 and the output module.
 """
 
-
 import keras
 
 from kerasfer.layers.channel_shuffle import ChannelShuffle
