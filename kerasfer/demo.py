@@ -101,7 +101,7 @@ def run_demo(output="runs/demo", quick=False, epochs=None, export=True, quantiza
     if export:
         say(f"[3/3] Exporting to TFLite ({quantization}) ...")
         tflite_path, export_note = _export(result, output, quantization)
-        say(f"      {tflite_path}" if tflite_path else f"      skipped: {export_note}")
+        say(f"      {tflite_path} ({export_note})" if tflite_path else f"      skipped: {export_note}")
     else:
         export_note = "export skipped (--no-export)"
 
@@ -135,13 +135,14 @@ def _export(result, output, quantization):
 
     if keras.backend.backend() != "tensorflow":
         return None, f"TFLite export needs the TensorFlow backend (running on {keras.backend.backend()})"
-    try:
-        from kerasfer.export.tflite import export_tflite
-    except ImportError as e:
-        return None, f"kerasfer.export.tflite is not available in this install ({e})"
+    from kerasfer.export.tflite import export_tflite
+
     path = os.path.join(output, f"lfnsb_{quantization}.tflite")
     exported = export_tflite(result.model, path, quantization=quantization, labels=list(result.class_names))
-    return getattr(exported, "path", path), None
+    gpu = exported.gpu_report
+    verdict = "passes" if gpu is not None and gpu.ok else "FAILS"
+    note = f"{exported.size_bytes:,} bytes; GPU-delegate check {verdict}; card {exported.card_markdown_path}"
+    return exported.path, note
 
 
 def register(sub):
