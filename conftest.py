@@ -24,6 +24,7 @@ def pytest_collection_modifyitems(config, items):
     backend = keras.backend.backend()
     run_large = config.getoption("--run-large")
     skip_large = pytest.mark.skip(reason="large test: pass --run-large")
+    skip_slow_jax = pytest.mark.skip(reason="slow on the JAX CPU backend (covered on TensorFlow): pass --run-large")
     skip_tf = pytest.mark.skip(reason=f"needs the TensorFlow backend (running on {backend})")
     for item in items:
         path = str(item.fspath)
@@ -33,6 +34,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_large)
         if "tf_only" in item.keywords and backend != "tensorflow":
             item.add_marker(skip_tf)
+        if "slow_on_jax" in item.keywords and backend == "jax" and not run_large:
+            item.add_marker(skip_slow_jax)
 
 
 @pytest.fixture(autouse=True)
@@ -41,4 +44,13 @@ def _seed_and_clear():
 
     keras.utils.set_random_seed(0)
     yield
-    keras.backend.clear_session()
+    # Without the garbage collection, which costs about a second per test; it runs once per module below.
+    keras.backend.clear_session(free_memory=False)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _collect_garbage_per_module():
+    yield
+    import gc
+
+    gc.collect()

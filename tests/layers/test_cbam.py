@@ -67,7 +67,7 @@ def test_params_and_macs():
     # MLP 64->4->64 with biases (260 + 320), 7x7x2 conv (98), BN gamma/beta (2).
     assert count_params(model) == 64 * 4 + 4 + 4 * 64 + 64 + 98 + 2
     # The shared MLP runs twice (avg and max), the spatial conv once per pixel.
-    assert count_macs(model) == 2 * (64 * 4 + 4 * 64) + 8 * 8 * 98
+    assert count_macs(model, convention="conv") == 2 * (64 * 4 + 4 * 64) + 8 * 8 * 98
 
 
 def test_without_spatial_gate_and_small_channels():

@@ -1,7 +1,9 @@
+import keras
 import numpy as np
 import pytest
 
 from kerasfer.layers import GDConv
+from kerasfer.testing.test_case import assert_finite_gradients
 from kerasfer.testing.test_case import run_layer_test
 
 
@@ -16,9 +18,18 @@ def test_layer():
         _x((2, 3, 3, 4)),
         expected_output_shape=(2, 6),
         expected_num_trainable_weights=6,  # dw kernel, bn gamma/beta, linear kernel, bn1d gamma/beta
-        # in training mode the BatchNorm1d after the linear layer removes any per-channel shift,
-        # so the depthwise BN's beta gets exactly zero gradient (as in PyTorch)
-        allow_zero_grad=("dwconv_bn/beta",),
+        # the default loss, mean(out**2), is constant for L2-normalised outputs: gradients are checked below
+        run_training_check=False,
+    )
+    inputs = keras.Input((3, 3, 4))
+    model = keras.Model(inputs, GDConv(embedding_size=6)(inputs))
+    # in training mode the BatchNorm1d after the linear layer removes any per-channel shift,
+    # so the depthwise BN's beta gets exactly zero gradient (as in PyTorch)
+    assert_finite_gradients(  # batch 6: a training-mode BatchNorm over 2 samples outputs only +-gamma
+        model,
+        _x((6, 3, 3, 4)),
+        loss_fn=lambda y, out: keras.ops.sum(out[:, 0] + 2.0 * out[:, 1]),
+        allow_zero=("dwconv_bn/beta",),
     )
     run_layer_test(
         GDConv,

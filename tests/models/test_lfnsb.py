@@ -121,7 +121,7 @@ def test_lfnsb_64px_saving_round_trip_batch_one():
     "name",
     [
         "lfnsb",
-        "mobilefacenet",
+        pytest.param("mobilefacenet", marks=pytest.mark.slow_on_jax),
         pytest.param("lfn", marks=pytest.mark.large),
         pytest.param("mfn", marks=pytest.mark.large),
     ],

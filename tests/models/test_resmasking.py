@@ -63,6 +63,7 @@ def test_macs_small():
     assert count_macs(model) > count_macs(plain) > 0
 
 
+@pytest.mark.slow_on_jax
 def test_reconstruction_outputs_gradients_and_saving():
     model = ResMaskingReconstructionNet(**SMALL)
     assert model.name == "resmasking_reconstruction"

@@ -71,6 +71,7 @@ def test_symmetric_padding_matches_pytorch_sizes():
     assert pad.padding == ((3, 3), (3, 3))
 
 
+@pytest.mark.slow_on_jax
 def test_saving_and_gradients():
     model = ResNet18(num_classes=3, input_shape=(32, 32, 3))
     x = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")

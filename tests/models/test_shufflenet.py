@@ -45,9 +45,9 @@ def test_lfer_ldl_param_counts(kwargs, expected):
 def test_macs_at_224():
     # Convolutions and dense layers only (kerasfer convention); PDWRes adds exactly its
     # 4 quadrants x 2 depthwise convs x 116 ch x 9 taps x 14 x 14.
-    assert count_macs(ShuffleNetV2(width=0.5)) == 39_459_616
-    with_pdwres = count_macs(LFERLDL(head="fc"))
-    without = count_macs(LFERLDL(head="fc", use_pdwres=False))
+    assert count_macs(ShuffleNetV2(width=0.5), convention="conv") == 39_459_616
+    with_pdwres = count_macs(LFERLDL(head="fc"), convention="conv")
+    without = count_macs(LFERLDL(head="fc", use_pdwres=False), convention="conv")
     assert with_pdwres == 148_393_672
     assert with_pdwres - without == 4 * 2 * 116 * 9 * 14 * 14
 
