@@ -9,11 +9,11 @@ head (RepVGGDW -> SpatialBias -> flatten -> Dense), which is what gives the pape
 
 All four take raw `[0, 255]` RGB pixels (ImageNet normalisation inside the model) at 112x112 by
 default. Measured here at 112x112: parameters with `kerasfer.utils.count_params` (trainable
-only), MACs with `kerasfer.utils.count_macs` (convolutions and dense layers only) and, in the
+only), MACs with `kerasfer.utils.count_macs(convention="conv")` (convolutions and dense layers only) and, in the
 last column, the same plus what fvcore also counts (2 per BatchNorm element, 1 per input element
 of adaptive average pooling), which is the convention of the reference figures:
 
-| model | params | MACs (count_macs) | MACs (fvcore convention) | paper (Table 2) |
+| model | params | MACs (`convention="conv"`) | MACs (fvcore convention, `count_macs` default) | paper (Table 2) |
 |---|---:|---:|---:|---|
 | `lfnsb` (7 classes) | 2,676,147 | 387.24M | 397.18M | 2.676M / 397.35M |
 | `lfn` (embedding 256) | 2,736,372 | 386.48M | 396.41M | - |
@@ -239,7 +239,7 @@ def LFNSB(
 
     Counts at 112x112, 7 classes: **2,676,147** trainable parameters (the paper's 2.676M;
     the PyTorch reference reports 2,676,161 because of the dead 14-parameter BatchNorm1d)
-    and 387.24M MACs by `kerasfer.utils.count_macs` (convolutions and dense layers), i.e.
+    and 387.24M MACs by `kerasfer.utils.count_macs(convention="conv")` (convolutions and dense layers), i.e.
     **397.18M** when BatchNorm and pooling are counted as fvcore does (the reference figure;
     paper 397.35M).
 
@@ -307,8 +307,8 @@ def LFN(
     `Dense` classifier `"predictions"` on the L2-normalised embedding.
 
     Counts at 112x112 (no classifier): **2,736,372** trainable parameters (= the PyTorch
-    reference), 386.48M MACs (count_macs; 396.41M in the fvcore convention). The GDConv kernel
-    follows the final map (7x7 at 112, 4x4 at 64, 3x3 at 48), so any static input from
+    reference), 386.48M MACs (`count_macs(convention="conv")`; 396.41M with the default fvcore
+    convention). The GDConv kernel follows the final map (7x7 at 112, 4x4 at 64, 3x3 at 48), so any static input from
     32x32 works, but weights only transfer between sizes with the same final map.
     {args}
         embedding_size: width of the embedding (256).
@@ -352,7 +352,7 @@ def MFN(
     `"features"`), then `GDConv` (7x7 at 112 px) to a 256-wide L2-normalised embedding.
 
     Counts at 112x112 (no classifier): **4,164,264** trainable parameters, 539.16M MACs
-    (count_macs; 551.50M in the fvcore convention).
+    (`count_macs(convention="conv")`; 551.50M with the default fvcore convention).
     The PyTorch reference counts 4,193,448 because its `MDConv` builds a BatchNorm and a
     PReLU that `forward` never uses (29,184 dead parameters); they are left out here. The
     LFNSB paper's Table 2 figure (3.973M) is not reproduced by any public code.
@@ -403,7 +403,7 @@ def MobileFaceNet(
     (`"features"`), `GDConv` (7x7 at 112 px) to an L2-normalised embedding.
 
     Counts at 112x112 (embedding 512, no classifier): **1,200,512** trainable parameters,
-    221.16M MACs (count_macs; 227.57M in the fvcore convention; 1,068,928 parameters with
+    221.16M MACs (`count_macs(convention="conv")`; 227.57M with the default fvcore convention; 1,068,928 parameters with
     `embedding_size=256`). The LFNSB paper's Table 2 figure
     (1.148M / 230.34M) is not reproduced by any public code.
     {args}

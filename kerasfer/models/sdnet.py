@@ -29,7 +29,7 @@ reduction 16, 7x7 spatial kernel) follows each dense block.
 
 Trainable parameters with 7 classes: 2,181,236 for 68x68x1 (the default: FER2013, CK+
 and Oulu-CASIA, three of the paper's four datasets, are grayscale) and 2,181,812 for
-68x68x3, i.e. 0.5% over the paper's 2.17M. MACs (`kerasfer.utils.count_macs`): 171.0M at
+68x68x3, i.e. 0.5% over the paper's 2.17M. MACs (`kerasfer.utils.count_macs(convention="conv")`): 171.0M at
 68x68x1, 173.7M at 68x68x3, 78.0M at 48x48x1. The paper's FLOPs column (5.38M) is not
 plausible as real FLOPs at 68x68 (it is about 2.5x the parameter count).
 """

@@ -229,7 +229,7 @@ def ShuffleNetV2(
 
     Trainable parameters at 224x224x3, 7 classes: 0.5x 348,967; 1.0x 1,260,779;
     1.5x 2,485,799; 2.0x 5,359,339 (torchvision's counts with a 7-way classifier).
-    MACs by `kerasfer.utils.count_macs` (convolutions and dense layers only) at 224:
+    MACs by `kerasfer.utils.count_macs(convention="conv")` (convolutions and dense layers only) at 224:
     0.5x 39.5M, 1.0x 143.9M (fvcore, which also counts BatchNorm and pooling, gives
     41.5M / 147.8M for the PyTorch models).
     Any side >= 32 px works (e.g. 48x48x1 for FER2013; grayscale inputs use the
@@ -317,7 +317,7 @@ def LFERLDL(
     1,274,839 (+3,072: the head's depthwise 1x1 conv and BatchNorm). Without PDWRes and
     with the FC head: 1,261,559. The paper quotes 1.26M params and 294.60M FLOPs, which
     are the plain ShuffleNetV2 1.0x figures (1,260,779; 2 x 147.8M fvcore MACs). MACs
-    by `kerasfer.utils.count_macs` at 224: 148.4M (FC head; PDWRes adds 1.64M).
+    by `kerasfer.utils.count_macs(convention="conv")` at 224: 148.4M (FC head; PDWRes adds 1.64M).
 
     The paper's output module is not published beyond "depthwise separable
     convolutions with Mish instead of ReLU, +0.02M params, +0.03M FLOPs"; see
