@@ -2,10 +2,13 @@
 
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
-from test_trainer import cfg  # noqa: F401  (registers the tiny test model)
+
+sys.path.insert(0, os.path.dirname(__file__))  # pytest's importlib mode does not put the test folder on sys.path
+from test_trainer import cfg  # noqa: E402 F401  (registers the tiny test model)
 
 from kerasfer import cli
 from kerasfer.training import cv
