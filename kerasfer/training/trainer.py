@@ -419,6 +419,29 @@ def build_model(config, input_shape, num_classes):
     return model, model
 
 
+@keras.saving.register_keras_serializable(package="kerasfer")
+class SparseSmoothedCrossentropy(keras.losses.Loss):
+    """Cross-entropy on integer labels with label smoothing (Keras's sparse loss has no smoothing)."""
+
+    def __init__(self, num_classes, label_smoothing=0.0, from_logits=False, name="sparse_smoothed_ce", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.num_classes = int(num_classes)
+        self.label_smoothing = float(label_smoothing)
+        self.from_logits = bool(from_logits)
+
+    def call(self, y_true, y_pred):
+        y_true = keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,))
+        targets = keras.ops.one_hot(y_true, self.num_classes, dtype=y_pred.dtype)
+        return keras.losses.categorical_crossentropy(
+            targets, y_pred, from_logits=self.from_logits, label_smoothing=self.label_smoothing
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_classes=self.num_classes, label_smoothing=self.label_smoothing, from_logits=self.from_logits)
+        return config
+
+
 class SumLoss(keras.losses.Loss):
     """The (weighted) sum of several losses, each reduced per example where it can be."""
 
@@ -448,6 +471,8 @@ def build_loss(config, num_classes):
         if part == "ce":
             if sparse and config.label_smoothing == 0:
                 losses.append(keras.losses.SparseCategoricalCrossentropy(**kw))
+            elif sparse:
+                losses.append(SparseSmoothedCrossentropy(num_classes, config.label_smoothing, **kw))
             else:
                 losses.append(keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing, **kw))
             continue
@@ -456,8 +481,11 @@ def build_loss(config, num_classes):
         if not hasattr(kl, "get"):
             raise ImportError(f"Loss {part!r} needs kerasfer.losses.get, which is not available in this install.")
         losses.append(kl.get("kl" if part == "ldl" else part, **kw))
-    if config.label_smoothing and sparse:
-        raise ValueError("label_smoothing needs one-hot targets; it is applied by the 'ce' loss only.")
+    if config.label_smoothing and "ce" not in parts:
+        raise ValueError(
+            f"label_smoothing is applied by the 'ce' loss only; loss {config.loss!r} has no 'ce' term "
+            "(the focal loss takes its own label_smoothing in --loss-kwargs)."
+        )
     if len(losses) == 1 and weights[0] == 1.0:
         return losses[0]
     return SumLoss(losses, weights)
@@ -579,6 +607,8 @@ def train(config: TrainConfig, extra_callbacks=None, arrays=None) -> TrainResult
         if soft.ndim != 2 or not np.all(np.isfinite(soft)) or soft.min() < 0:
             raise ValueError(f"soft_labels {config.soft_labels!r} must be a finite non-negative (N, C) array.")
 
+    if arrays is None and config.arrays_dir:
+        arrays = _arrays_from_dir(config)
     resumed = prepare_output_dir(config)
     p = _paths(config.output_dir)
     os.makedirs(os.path.dirname(p["best"]), exist_ok=True)
@@ -596,6 +626,26 @@ def train(config: TrainConfig, extra_callbacks=None, arrays=None) -> TrainResult
     finally:
         keras.config.set_dtype_policy("float32")
     return result
+
+
+def _arrays_from_dir(config):
+    """`{"train": ..., "val": ...}` from the `.npz` splits in `config.arrays_dir`."""
+    from kerasfer.data import arrays as arrays_lib
+
+    d = config.arrays_dir
+    if not os.path.isdir(d):
+        raise FileNotFoundError(f"arrays_dir {d!r} is not a folder (write it with `kerasfer arrays`).")
+    out = {"train": arrays_lib.load_arrays(d, config.dataset, config.train_split), "val": None}
+    val = config.val_split
+    if val == "auto":
+        have = arrays_lib.available_splits(d, config.dataset)
+        val = next((s for s in ("validation", "test") if s in have), None)
+    if val:
+        out["val"] = arrays_lib.load_arrays(d, config.dataset, val)
+    for key in ("train", "val"):
+        if out[key] is not None and out[key][1].ndim != 1:
+            raise ValueError(f"arrays_dir: the {key} labels must be class ids (N,), got shape {out[key][1].shape}.")
+    return out
 
 
 def _fit(config, input_shape, num_classes, class_names, soft, resumed, p, extra_callbacks, start, arrays):

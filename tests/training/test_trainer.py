@@ -167,3 +167,19 @@ def test_soft_labels_train(tmp_path):
 def test_bad_input_errors(tmp_path, kw, error, match):
     with pytest.raises(error, match=match):
         trainer.train(cfg(tmp_path, epochs=1, **kw))
+
+
+def test_label_smoothing_with_integer_labels():
+    """Keras's sparse cross-entropy has no smoothing: build_loss uses SparseSmoothedCrossentropy instead."""
+    config = TrainConfig(model="tiny_cnn_test", label_smoothing=0.1)
+    loss = trainer.build_loss(config, 7)
+    assert isinstance(loss, trainer.SparseSmoothedCrossentropy)
+    y = np.array([0, 3, 6])
+    probs = keras.ops.softmax(np.random.default_rng(0).normal(size=(3, 7)).astype("float32"))
+    want = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(np.eye(7)[y], probs)
+    np.testing.assert_allclose(float(loss(y, probs)), float(want), rtol=1e-6)
+    np.testing.assert_allclose(float(loss(y[:, None], probs)), float(want), rtol=1e-6)  # (B, 1) labels
+    restored = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert restored.get_config() == loss.get_config()
+    with pytest.raises(ValueError, match="label_smoothing is applied by the 'ce' loss only"):
+        trainer.build_loss(TrainConfig(model="tiny_cnn_test", loss="focal", label_smoothing=0.1), 7)
