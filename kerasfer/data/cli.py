@@ -26,6 +26,42 @@ def register(sub):
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)
 
+    a = sub.add_parser(
+        "arrays",
+        help="write dataset splits as .npz files (to train with no TensorFlow, e.g. on JAX GPU machines)",
+        description=(
+            "Writes each split of DATASET as OUT/<dataset>_<split>.npz (uint8 images as the builder yields them, "
+            "labels, class names). `kerasfer train --dataset DATASET --arrays OUT` trains from them on any backend."
+        ),
+    )
+    a.add_argument("dataset", help="dataset key, e.g. fer2013 or ferplus/majority")
+    a.add_argument("--out", required=True, help="output folder")
+    a.add_argument("--splits", nargs="+", default=["train", "validation"], help="default: train validation")
+    a.add_argument("--manual-dir", help="folder with the manually downloaded files")
+    a.add_argument("--data-dir", help="TFDS data directory")
+    a.add_argument("--overwrite", action="store_true", help="replace existing files")
+    a.set_defaults(func=_run_arrays)
+
+
+def _run_arrays(args) -> int:
+    from kerasfer.data.arrays import export_arrays
+
+    try:
+        written = export_arrays(
+            args.dataset,
+            args.splits,
+            args.out,
+            data_dir=args.data_dir,
+            manual_dir=args.manual_dir,
+            overwrite=args.overwrite,
+        )
+    except (FileExistsError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for split, path, n in written:
+        print(f"{split}: {n:,} examples -> {path}")
+    return 0
+
 
 def _run(args) -> int:
     from kerasfer.data.align import align_folder

@@ -30,7 +30,10 @@ def _check_input_shape(input_shape):
 def _have_tf():
     import importlib.util
 
-    return importlib.util.find_spec("tensorflow") is not None
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):  # a broken install, or an import hook that refuses it
+        return False
 
 
 def _prepare_tf(images, h, w, c):

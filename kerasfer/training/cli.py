@@ -71,6 +71,7 @@ def _add_train_args(p):
     p.add_argument("--monitor", help="metric for the best checkpoint (default val_accuracy)")
     p.add_argument("--distribute", choices=("none", "mirrored", "multiworker", "data_parallel"))
     p.add_argument("--soft-labels", help=".npy of target distributions for the training split")
+    p.add_argument("--arrays", dest="arrays_dir", help="train from the .npz splits `kerasfer arrays` wrote there")
     p.add_argument("--output", "-o", dest="output_dir", help="run directory (default runs/train)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", dest="on_existing", action="store_const", const="resume", help="(default)")
@@ -83,7 +84,7 @@ _FIELDS = (
     "model dataset data_dir manual_dir train_split num_classes epochs batch_size max_train_examples "
     "max_val_examples steps_per_epoch optimizer learning_rate momentum weight_decay clipnorm schedule min_lr gamma "
     "step_size warmup_epochs loss loss_kwargs label_smoothing class_weights augment mixed_precision jit_compile seed "
-    "early_stopping_patience monitor distribute soft_labels output_dir on_existing"
+    "early_stopping_patience monitor distribute soft_labels arrays_dir output_dir on_existing"
 ).split()
 
 

@@ -67,6 +67,8 @@ class TrainConfig:
             `"overwrite"` (delete it first).
         soft_labels: path to a `.npy` of per-example target distributions for the training
             split (label-distribution learning, see `kerasfer.training.ldl`).
+        arrays_dir: a folder of `.npz` splits written by `kerasfer arrays` (`kerasfer.data.arrays`): train
+            from those instead of TFDS, with no TensorFlow needed (the JAX GPU machines).
         preset: the preset this configuration came from (informational).
         verbose: Keras verbosity (1: progress bar).
     """
@@ -109,6 +111,7 @@ class TrainConfig:
     distribute: str = "none"
     on_existing: str = "resume"
     soft_labels: str | None = None
+    arrays_dir: str | None = None
     preset: str | None = None
     verbose: int = 1
 

@@ -56,3 +56,30 @@ def test_short_training_and_evaluation_on_current_backend(tmp_path):
     report = evaluate(weights=result.output_dir, split="test", max_examples=14, output=str(tmp_path / "r.json"))
     assert report["num_examples"] == 14 and 0 <= report["accuracy"] <= 1
     assert report["input_shape"] == [24, 24, 3]
+
+
+def test_training_from_array_files(tmp_path):
+    """`arrays_dir`: the .npz splits `kerasfer arrays` writes; no TFDS at training time (the GPU machines)."""
+    from kerasfer.data import arrays
+    from kerasfer.data import synthetic
+
+    for split, seed in (("train", 1), ("validation", 2)):
+        x, y = synthetic.generate(14, seed=seed, image_size=32, channels=1)
+        np.savez(arrays.array_file(tmp_path, "fer2013", split), images=x.astype(np.uint8), labels=y)
+    config = TrainConfig(
+        model="tiny_backend_test",
+        dataset="fer2013",
+        arrays_dir=str(tmp_path),
+        input_shape=(24, 24, 1),
+        epochs=1,
+        batch_size=7,
+        augment="flip",
+        label_smoothing=0.1,
+        output_dir=str(tmp_path / "run"),
+        verbose=0,
+    )
+    result = trainer.train(config)
+    assert "val_accuracy" in result.history and np.isfinite(result.history["loss"][0])
+    with pytest.raises(FileNotFoundError, match="arrays_dir .* is not a folder.*kerasfer arrays"):
+        trainer.train(TrainConfig(**{**config.to_dict(), "dataset": "fer2013", "arrays_dir": str(tmp_path / "x"),
+                                     "output_dir": str(tmp_path / "run2")}))  # fmt: skip

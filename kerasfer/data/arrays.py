@@ -1,0 +1,114 @@
+"""Dataset splits as NumPy files: prepared once with TensorFlow, trained on anywhere.
+
+The GPU machines have JAX but no TensorFlow, so they cannot read TFDS. `export_arrays` (or
+`kerasfer arrays DATASET --out DIR`) writes each split as `DIR/<dataset>_<split>.npz` holding the
+images exactly as the TFDS builder yields them (uint8 `(N, H, W, C)`, not resized: every model
+resizes with `prepare_images` at training time) and the integer labels, plus the class names.
+`kerasfer train --arrays DIR` (or `TrainConfig(arrays_dir=DIR)`) then trains from those files
+with no TensorFlow, on any Keras backend.
+
+`load_arrays` needs only NumPy.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import numpy as np
+
+
+def array_file(directory, dataset: str, split: str) -> pathlib.Path:
+    """The file of one split: `<directory>/<dataset, '/' as '-'>_<split>.npz`."""
+    safe_split = split.replace("/", "-").replace(":", "-").replace("[", "(").replace("]", ")")
+    return pathlib.Path(directory) / f"{dataset.replace('/', '-')}_{safe_split}.npz"
+
+
+def available_splits(directory, dataset: str) -> list[str]:
+    """The splits of `dataset` that `directory` holds."""
+    prefix = dataset.replace("/", "-") + "_"
+    root = pathlib.Path(directory)
+    if not root.is_dir():
+        return []
+    return sorted(p.name[len(prefix) : -len(".npz")] for p in root.glob(f"{prefix}*.npz"))
+
+
+def export_arrays(dataset: str, splits, out_dir, *, data_dir=None, manual_dir=None, overwrite=False) -> list:
+    """Writes each split of a TFDS dataset as `.npz` (needs TensorFlow and tensorflow-datasets).
+
+    Args:
+        dataset: a kerasfer dataset key (`"fer2013"`, `"ferplus/majority"`, ...).
+        splits: split names, e.g. `["train", "validation"]`.
+        out_dir: the folder to write to (created).
+        data_dir, manual_dir: as for `kerasfer.data.load`.
+        overwrite: replace existing files (otherwise an existing file is an error).
+
+    Returns:
+        `[(split, path, num_examples)]`.
+
+    Raises:
+        FileExistsError: a file exists and `overwrite` is False (nothing is written).
+        ValueError: an empty split, or images of different shapes in one split.
+    """
+    from kerasfer.data import datasets
+
+    out = pathlib.Path(out_dir)
+    targets = [(s, array_file(out, dataset, s)) for s in splits]
+    existing = [str(p) for _, p in targets if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{', '.join(existing)} already exist; pass overwrite=True (--overwrite) to replace.")
+    out.mkdir(parents=True, exist_ok=True)
+    names = np.asarray(datasets.class_names(dataset))
+    written = []
+    for split, path in targets:
+        images, labels = [], []
+        for x, y in datasets.load(dataset, split, data_dir=data_dir, manual_dir=manual_dir).as_numpy_iterator():
+            images.append(x)
+            labels.append(y)
+        if not images:
+            raise ValueError(f"{dataset}/{split} is empty.")
+        shapes = {im.shape for im in images}
+        if len(shapes) > 1:
+            raise ValueError(
+                f"{dataset}/{split} has images of {len(shapes)} shapes ({sorted(shapes)[:3]} ...); "
+                "arrays need one shape: prepare the dataset at a fixed size first."
+            )
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, images=np.stack(images).astype(np.uint8), labels=np.asarray(labels), class_names=names)
+        os.replace(tmp, path)  # never a half-written file under the real name
+        written.append((split, path, len(images)))
+    return written
+
+
+def load_arrays(directory, dataset: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Reads one split written by `export_arrays`: `(images (N, H, W, C), labels (N,) or (N, K))`.
+
+    Raises:
+        FileNotFoundError: the file is missing (the message lists the splits the folder has).
+        ValueError: a file without `images`/`labels`, mismatched lengths, an empty split, a bad image rank.
+    """
+    path = array_file(directory, dataset, split)
+    if not path.is_file():
+        have = available_splits(directory, dataset)
+        raise FileNotFoundError(
+            f"No {path.name} in {directory} (it holds {dataset} splits: {', '.join(have) or 'none'}). "
+            f"Write it with: kerasfer arrays {dataset} --splits {split} --out {directory}"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys = sorted(data.keys())
+            images = data["images"] if "images" in keys else None
+            labels = data["labels"] if "labels" in keys else None
+    except Exception as e:  # a truncated or foreign file: zipfile.BadZipFile, OSError, EOFError, ...
+        raise ValueError(f"Could not read {path}: {type(e).__name__}: {e}") from e
+    if images is None or labels is None:
+        raise ValueError(f"{path} must hold 'images' and 'labels'; it has {keys}.")
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"{path}: images must be (N, H, W, C) with C in 1, 3, 4; got {images.shape}.")
+    if len(images) == 0:
+        raise ValueError(f"{path} holds no examples.")
+    if len(images) != len(labels):
+        raise ValueError(f"{path}: {len(images)} images but {len(labels)} labels.")
+    return images, labels

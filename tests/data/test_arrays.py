@@ -1,0 +1,75 @@
+"""Dataset splits as .npz files (`kerasfer arrays`, `kerasfer train --arrays`): written once, trained on anywhere."""
+
+import numpy as np
+import pytest
+
+from kerasfer.data import arrays
+
+
+def _write(directory, dataset, split, n=6, shape=(48, 48, 1), **extra):
+    rng = np.random.default_rng(0)
+    data = {"images": rng.integers(0, 256, (n, *shape), dtype=np.uint8), "labels": np.arange(n) % 7, **extra}
+    path = arrays.array_file(directory, dataset, split)
+    np.savez(path, **data)
+    return data
+
+
+def test_file_names_and_listing(tmp_path):
+    assert arrays.array_file(tmp_path, "ferplus/majority", "train").name == "ferplus-majority_train.npz"
+    assert arrays.array_file(tmp_path, "fer2013", "train[:10%]").name == "fer2013_train(-10%).npz"
+    assert arrays.available_splits(tmp_path / "missing", "fer2013") == []
+    _write(tmp_path, "fer2013", "train")
+    _write(tmp_path, "fer2013", "validation")
+    _write(tmp_path, "ferplus/majority", "train")
+    assert arrays.available_splits(tmp_path, "fer2013") == ["train", "validation"]
+
+
+def test_load_round_trip_and_errors(tmp_path):
+    want = _write(tmp_path, "fer2013", "train", shape=(48, 48))  # (N, H, W) gets a channel axis
+    images, labels = arrays.load_arrays(tmp_path, "fer2013", "train")
+    assert images.shape == (6, 48, 48, 1) and images.dtype == np.uint8
+    np.testing.assert_array_equal(images[..., 0], want["images"])
+    np.testing.assert_array_equal(labels, want["labels"])
+
+    with pytest.raises(FileNotFoundError, match="fer2013_test.npz.*splits: train.*kerasfer arrays fer2013"):
+        arrays.load_arrays(tmp_path, "fer2013", "test")
+    arrays.array_file(tmp_path, "fer2013", "bad").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match="Could not read"):
+        arrays.load_arrays(tmp_path, "fer2013", "bad")
+    np.savez(arrays.array_file(tmp_path, "fer2013", "nolabels"), images=np.zeros((2, 8, 8, 1), np.uint8))
+    with pytest.raises(ValueError, match="must hold 'images' and 'labels'"):
+        arrays.load_arrays(tmp_path, "fer2013", "nolabels")
+    np.savez(arrays.array_file(tmp_path, "fer2013", "short"), images=np.zeros((3, 8, 8, 1)), labels=np.zeros(2))
+    with pytest.raises(ValueError, match="3 images but 2 labels"):
+        arrays.load_arrays(tmp_path, "fer2013", "short")
+    np.savez(arrays.array_file(tmp_path, "fer2013", "empty"), images=np.zeros((0, 8, 8, 1)), labels=np.zeros(0))
+    with pytest.raises(ValueError, match="no examples"):
+        arrays.load_arrays(tmp_path, "fer2013", "empty")
+    np.savez(arrays.array_file(tmp_path, "fer2013", "rank"), images=np.zeros((3, 8, 8, 2)), labels=np.zeros(3))
+    with pytest.raises(ValueError, match=r"\(N, H, W, C\)"):
+        arrays.load_arrays(tmp_path, "fer2013", "rank")
+
+
+@pytest.mark.tf_only
+def test_export_writes_every_split_and_never_overwrites(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from kerasfer.data import datasets
+
+    def fake_load(name, split, **kw):
+        n = {"train": 5, "validation": 3}[split]
+        images = np.full((n, 48, 48, 1), 7, np.uint8)
+        return tf.data.Dataset.from_tensor_slices((images, np.arange(n, dtype=np.int32)))
+
+    monkeypatch.setattr(datasets, "load", fake_load)
+    written = arrays.export_arrays("fer2013", ["train", "validation"], tmp_path / "out")
+    assert [(s, n) for s, _, n in written] == [("train", 5), ("validation", 3)]
+    images, labels = arrays.load_arrays(tmp_path / "out", "fer2013", "validation")
+    assert images.shape == (3, 48, 48, 1) and list(labels) == [0, 1, 2]
+    with np.load(arrays.array_file(tmp_path / "out", "fer2013", "train")) as f:
+        assert list(f["class_names"])[:2] == ["angry", "disgust"]
+    before = arrays.array_file(tmp_path / "out", "fer2013", "train").read_bytes()
+    with pytest.raises(FileExistsError, match="overwrite"):
+        arrays.export_arrays("fer2013", ["train"], tmp_path / "out")
+    assert arrays.array_file(tmp_path / "out", "fer2013", "train").read_bytes() == before
+    assert not list((tmp_path / "out").glob("*.tmp*"))
