@@ -10,7 +10,7 @@ from kerasfer import cli
 pytestmark = pytest.mark.tf_only
 
 
-def test_demo_quick(tmp_path, capsys):
+def test_demo_quick(tmp_path, capsys, monkeypatch):
     out = str(tmp_path / "demo")
     assert cli.main(["demo", "--quick", "--output", out]) == 0, capsys.readouterr().err
     printed = capsys.readouterr().out
@@ -20,6 +20,18 @@ def test_demo_quick(tmp_path, capsys):
         assert os.path.exists(path) and path in printed
     tflite = [f for f in os.listdir(out) if f.endswith(".tflite")]
     assert tflite or "skipped" in printed
-    # a second demo replaces the first one's run, and says so
-    assert cli.main(["demo", "--quick", "--no-export", "--output", out]) == 0
+    # A second demo replaces the first one's run, and says so before it trains. (Training over an existing
+    # run is tested in tests/training; here the second training is cut short to keep CI fast.)
+    import kerasfer.training.trainer as trainer
+
+    class Stop(Exception):
+        pass
+
+    def stop(config):
+        assert config.on_existing == "overwrite" and config.output_dir == os.path.join(out, "run")
+        raise Stop
+
+    monkeypatch.setattr(trainer, "train", stop)
+    with pytest.raises(Stop):
+        cli.main(["demo", "--quick", "--no-export", "--output", out])
     assert "Replacing the previous demo run" in capsys.readouterr().out
