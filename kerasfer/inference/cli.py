@@ -19,14 +19,17 @@ def register(sub):
     )
     p.add_argument("inputs", nargs="+", help="image files, video files or folders")
     p.add_argument("--model", help="registered model name (with --weights) or a .keras / .tflite file")
-    p.add_argument("--weights", help=".weights.h5 / .keras file for --model NAME")
+    p.add_argument("--weights", help=".weights.h5 / .keras file, or a packaged weights name, for --model NAME")
     p.add_argument("--tflite", help="a .tflite classifier (instead of --model)")
     p.add_argument("--num-classes", type=int, help="classes of --model NAME (default: the builder's)")
     p.add_argument("--input-shape", help="input of --model NAME as H,W,C (default: the registry's)")
     p.add_argument("--labels", help="comma-separated class names (default: labels.txt by the model, else canonical)")
     p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "haar", "none"], help="face detector")
     p.add_argument("--min-face-size", type=int, default=20, help="smallest face side in pixels")
-    p.add_argument("--margin", type=float, default=0.0, help="context around the aligned face (fraction per side)")
+    p.add_argument(
+        "--margin", type=float, default=None,
+        help="context around the aligned face (fraction per side; default: the packaged weights' crop, else 0)",
+    )  # fmt: skip
     p.add_argument("--max-faces", type=int, help="keep only the largest N faces per image/frame")
     p.add_argument("--batch-size", type=int, default=32, help="faces per model call")
     p.add_argument("--every-n-frames", type=int, default=1, help="videos: run the detector every N frames")
@@ -97,7 +100,7 @@ def _predict(args) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
-    if args.margin < 0:
+    if args.margin is not None and args.margin < 0:
         raise ValueError(f"--margin must be >= 0, got {args.margin}.")
     images, videos = collect_inputs(args.inputs)
     if not images and not videos:
@@ -115,9 +118,13 @@ def _predict(args) -> int:
         model_kwargs["input_shape"] = _parse_shape(args.input_shape)
     model = args.model
     if model and not pathlib.Path(model).suffix and args.weights is None:
+        from kerasfer.models.weights import packaged_weights
+
+        shipped = sorted(n for m, n in packaged_weights(model))
+        hint = f"packaged for it: {', '.join(shipped)}" if shipped else "kerasfer ships no trained weights for it"
         raise ValueError(
-            f"--model {model} needs --weights PATH (a trained .weights.h5 / .keras file): kerasfer ships no trained "
-            "weights for it, and a randomly initialised model predicts nothing useful."
+            f"--model {model} needs --weights (a trained .weights.h5 / .keras file, or a packaged name; {hint}): "
+            "a randomly initialised model predicts nothing useful."
         )
     fer = FER(
         model,

@@ -27,9 +27,19 @@ from kerasfer.inference import runners as _runners
 # tf.image.rgb_to_grayscale's weights, as used by kerasfer.data.pipeline.prepare_images.
 _GRAY_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], dtype=np.float32)
 
-# The model `FER(model=None)` loads with its packaged FER2013 weights.
-DEFAULT_MODEL = "lfnsb"
-DEFAULT_WEIGHTS = "fer2013"
+# The model `FER(model=None)` loads: the first of these packaged weights that the installed package ships
+# (LFNSB's FER2013 weights once trained; until then the small ShuffleNetV2 0.5x FER2013 weights).
+DEFAULT_CANDIDATES = (("lfnsb", "fer2013"), ("shufflenet_v2_x0_5", "fer2013"))
+DEFAULT_MODEL, DEFAULT_WEIGHTS = DEFAULT_CANDIDATES[0]
+
+
+def default_weights() -> tuple[str, str] | None:
+    """The `(model, weights name)` that `FER()` and `kerasfer predict` use by default, or None when the
+    installed package ships none of `DEFAULT_CANDIDATES`."""
+    from kerasfer.models.weights import packaged_weights
+
+    available = packaged_weights()
+    return next((c for c in DEFAULT_CANDIDATES if c in available), None)
 
 
 def canonical_labels(num_classes: int) -> tuple[str, ...]:
@@ -137,8 +147,8 @@ class FER:
 
     Args:
         model: a `keras.Model`, a registered model name (with `weights=`), a `.keras` / `.tflite` path, a runner,
-            or None for the packaged default model (`DEFAULT_MODEL` with its `"fer2013"` weights; a clear error
-            says what to pass when the package ships no trained weights).
+            or None for the packaged default model (the first of `DEFAULT_CANDIDATES` that is packaged; a clear
+            error says what to pass when the package ships no trained weights).
         weights: a `.weights.h5` / `.keras` path for `model` (a name or a `keras.Model`).
         tflite: a `.tflite` path (alternative to `model`).
         labels: class names; default: a `labels.txt` / model card next to the weights, else
@@ -146,7 +156,8 @@ class FER:
         detector: `"mtcnn"` (default; five landmarks), `"haar"` (fast, boxes only), `"none"` (the whole image is
             the face) or a callable returning `kerasfer.data.align.Face`s.
         min_face_size: the smallest face side in pixels the detector looks for.
-        margin: context around the aligned face (see `kerasfer.data.align.face_template`); 0 = ArcFace crop.
+        margin: context around the aligned face (see `kerasfer.data.align.face_template`); 0 = ArcFace crop;
+            None (default) = the crop packaged weights were trained on (their card's `align_margin`), else 0.
         max_faces: keep only the largest faces per image (None: all).
         batch_size: the most faces per model call.
         output: `"auto"`, `"probabilities"` or `"logits"` (see `kerasfer.inference.runners`).
@@ -163,15 +174,16 @@ class FER:
         labels: Sequence[str] | None = None,
         detector="mtcnn",
         min_face_size: int = 20,
-        margin: float = 0.0,
+        margin: float | None = None,
         max_faces: int | None = None,
         batch_size: int = 32,
         output: str = "auto",
         detector_kwargs: dict | None = None,
         **model_kwargs,
     ):
+        card = None
         if model is None and tflite is None:
-            self.runner = _default_runner(weights, batch_size, output, **model_kwargs)
+            self.runner, card = _default_runner(weights, batch_size, output, **model_kwargs)
         else:
             self.runner = _runners.load_runner(
                 model, weights, tflite=tflite, batch_size=batch_size, output=output, **model_kwargs
@@ -179,6 +191,12 @@ class FER:
         self.input_shape = tuple(self.runner.input_shape)
         if self.input_shape[-1] not in (1, 3):
             raise ValueError(f"The model must take 1- or 3-channel images; its input is {self.input_shape}.")
+        if labels is None and card is None and isinstance(model, str) and isinstance(weights, str):
+            from kerasfer.models.weights import packaged_card
+
+            card = packaged_card(model, weights)
+        if labels is None and card is not None:
+            labels = card.get("labels")
         if labels is None:
             labels = find_labels(weights or tflite or (model if isinstance(model, str | os.PathLike) else None))
         if labels is None:
@@ -187,6 +205,8 @@ class FER:
         if len(labels) != self.runner.num_classes:
             raise ValueError(f"{len(labels)} labels {labels} for a model with {self.runner.num_classes} classes.")
         self.labels = labels
+        if margin is None:  # the crop the packaged weights were trained on, else the ArcFace crop
+            margin = float((card or {}).get("preprocessing", {}).get("align_margin", 0.0))
         if margin < 0:
             raise ValueError(f"margin must be >= 0, got {margin}.")
         self.margin = float(margin)
@@ -377,18 +397,30 @@ def _box_from_landmarks(points: np.ndarray):
 
 
 def _default_runner(weights, batch_size, output, **model_kwargs):
+    """The packaged default model's runner and its model card."""
     if weights is not None:
         raise ValueError(
             "weights= needs a model: FER(model='<registered name>', weights=...); see kerasfer.models.list_models()."
         )
     from kerasfer import models
+    from kerasfer.models.weights import packaged_card
 
-    try:
-        built = models.create_model(DEFAULT_MODEL, weights=DEFAULT_WEIGHTS, **model_kwargs)
-    except Exception as e:  # unknown model, no packaged weights, ...: all mean "no default model here"
+    choice = default_weights()
+    wanted = ", ".join(f"{m}/{w}" for m, w in DEFAULT_CANDIDATES)
+    if choice is None:
         raise ValueError(
-            f"No packaged default model is available ({DEFAULT_MODEL!r} with weights={DEFAULT_WEIGHTS!r}: "
-            f"{type(e).__name__}: {e}). Pass a model: FER(model='<name>', weights='path/to/model.weights.h5'), "
+            f"No packaged default model is available (none of {wanted} is installed in kerasfer/weights). "
+            "Pass a model: FER(model='<name>', weights='path/to/model.weights.h5'), "
+            "FER(model='path/to/model.keras') or FER(tflite='path/to/model.tflite')."
+        )
+    name, weights_name = choice
+    try:
+        built = models.create_model(name, weights=weights_name, **model_kwargs)
+    except Exception as e:  # a damaged install, or model_kwargs the weights cannot take
+        raise ValueError(
+            f"The packaged default model {name}/{weights_name} could not be built ({type(e).__name__}: {e}). "
+            "Pass a model: FER(model='<name>', weights='path/to/model.weights.h5'), "
             "FER(model='path/to/model.keras') or FER(tflite='path/to/model.tflite')."
         ) from e
-    return _runners.KerasRunner(built, batch_size, output, source=f"{DEFAULT_MODEL}:{DEFAULT_WEIGHTS}")
+    runner = _runners.KerasRunner(built, batch_size, output, source=f"{name}:{weights_name}")
+    return runner, packaged_card(name, weights_name)

@@ -6,6 +6,7 @@ shape, the preprocessing it was designed for, and the source paper.
 """
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 _REGISTRY: dict[str, "ModelInfo"] = {}
@@ -38,18 +39,26 @@ def register_model(name, *, input_shape, family, paper="", min_input_size=32, em
     """Decorator registering a model builder under `name`."""
 
     def decorator(fn):
-        if name in _REGISTRY and _REGISTRY[name].builder is not fn:
+        if name in _REGISTRY and getattr(_REGISTRY[name].builder, "__wrapped__", None) is not fn:
             raise ValueError(f"A model named {name!r} is already registered.")
+
+        @functools.wraps(fn)
+        def builder(*args, **kwargs):
+            from kerasfer.models.weights import apply_packaged_defaults
+
+            args, kwargs = apply_packaged_defaults(fn, name, args, kwargs)
+            return fn(*args, **kwargs)
+
         _REGISTRY[name] = ModelInfo(
             name=name,
-            builder=fn,
+            builder=builder,
             input_shape=tuple(input_shape),
             family=family,
             paper=paper,
             min_input_size=min_input_size,
             embedding=embedding,
         )
-        return fn
+        return builder
 
     return decorator
 

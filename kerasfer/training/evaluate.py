@@ -75,6 +75,21 @@ def load_trained_model(model=None, weights=None, input_shape=None, num_classes=N
                 f"Weights {weights!r} do not fit {model!r} with input_shape={shape}, num_classes={n}: {e}"
             ) from e
         return built, prep
+    from kerasfer.models.weights import packaged_card
+
+    card = packaged_card(get_model_info(model).name, weights)
+    if card is not None:  # packaged weights: the builder takes their input shape and classes from the card
+        kwargs = {}
+        if input_shape is not None:
+            kwargs["input_shape"] = tuple(input_shape)
+        if num_classes is not None:
+            kwargs["num_classes"] = num_classes
+        built = create_model(model, weights=weights, **kwargs)
+        prep = {
+            "input_shape": [int(d) for d in built.inputs[0].shape[1:]],
+            "class_names": list(card.get("labels") or []),
+        }
+        return built, prep
     return create_model(model, num_classes=n, input_shape=shape, weights=weights), prep
 
 

@@ -187,24 +187,49 @@ def test_default_model(monkeypatch):
             raise AssertionError(weights)
         return brightness_model()
 
+    # The first packaged candidate wins: with both shipped, the LFNSB weights.
+    shipped = {c: "x.weights.h5" for c in fer_module.DEFAULT_CANDIDATES}
+    monkeypatch.setattr("kerasfer.models.weights.packaged_weights", lambda model_name=None: shipped)
     monkeypatch.setattr(kerasfer.models, "create_model", fake_create_model)
     fer = FER(detector="none")
-    assert asked == [(fer_module.DEFAULT_MODEL, "fer2013")] and fer.input_shape == (32, 32, 3)
+    assert asked == [fer_module.DEFAULT_CANDIDATES[0]] and fer.input_shape == (32, 32, 3)
+    assert fer.margin == 0.0  # no card for the fake weights: the ArcFace crop
 
-    def no_weights(name, weights=None, **kwargs):
-        raise FileNotFoundError("no packaged weights")
+    # Only the small model shipped: it is the default.
+    del shipped[fer_module.DEFAULT_CANDIDATES[0]]
+    asked.clear()
+    FER(detector="none")
+    assert asked == [fer_module.DEFAULT_CANDIDATES[1]]
 
-    monkeypatch.setattr(kerasfer.models, "create_model", no_weights)
-    with pytest.raises(ValueError, match="Pass a model.*tflite="):
+    def broken(name, weights=None, **kwargs):
+        raise OSError("truncated file")
+
+    monkeypatch.setattr(kerasfer.models, "create_model", broken)
+    with pytest.raises(ValueError, match="could not be built.*truncated file"):
+        FER()
+    shipped.clear()
+    with pytest.raises(ValueError, match="No packaged default model.*Pass a model.*tflite="):
         FER()
     with pytest.raises(ValueError, match="weights= needs a model"):
         FER(weights="w.weights.h5")
 
 
 @pytest.mark.large
-def test_default_model_without_packaged_weights():
-    with pytest.raises(ValueError, match="Pass a model"):
-        FER()  # builds the real default model, whose weights="fer2013" is not packaged in this checkout
+def test_default_model_uses_packaged_weights():
+    from kerasfer.inference import fer as fer_module
+
+    choice = fer_module.default_weights()
+    if choice is None:
+        with pytest.raises(ValueError, match="No packaged default model"):
+            FER()
+        return
+    from kerasfer.models.weights import packaged_card
+
+    card = packaged_card(*choice)
+    fer = FER(detector="none")
+    assert fer.labels == tuple(card["labels"])
+    assert fer.input_shape == tuple(card["build"]["input_shape"])
+    assert fer.margin == card["preprocessing"].get("align_margin", 0.0)
 
 
 @pytest.mark.large
