@@ -2,7 +2,7 @@
 
 The GPU machines have JAX but no TensorFlow, so they cannot read TFDS. `export_arrays` (or
 `kerasfer arrays DATASET --out DIR`) writes each split as `DIR/<dataset>_<split>.npz` holding the
-images exactly as the TFDS builder yields them (uint8 `(N, H, W, C)`, not resized: every model
+images exactly as the TFDS builder yields them (compressed; uint8 `(N, H, W, C)`, not resized: every model
 resizes with `prepare_images` at training time) and the integer labels, plus the class names.
 `kerasfer train --arrays DIR` (or `TrainConfig(arrays_dir=DIR)`) then trains from those files
 with no TensorFlow, on any Keras backend.
@@ -74,7 +74,7 @@ def export_arrays(dataset: str, splits, out_dir, *, data_dir=None, manual_dir=No
                 "arrays need one shape: prepare the dataset at a fixed size first."
             )
         tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, images=np.stack(images).astype(np.uint8), labels=np.asarray(labels), class_names=names)
+        np.savez_compressed(tmp, images=np.stack(images).astype(np.uint8), labels=np.asarray(labels), class_names=names)
         os.replace(tmp, path)  # never a half-written file under the real name
         written.append((split, path, len(images)))
     return written

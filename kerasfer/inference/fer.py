@@ -191,7 +191,7 @@ class FER:
         self.input_shape = tuple(self.runner.input_shape)
         if self.input_shape[-1] not in (1, 3):
             raise ValueError(f"The model must take 1- or 3-channel images; its input is {self.input_shape}.")
-        if labels is None and card is None and isinstance(model, str) and isinstance(weights, str):
+        if card is None and isinstance(model, str) and isinstance(weights, str):
             from kerasfer.models.weights import packaged_card
 
             card = packaged_card(model, weights)

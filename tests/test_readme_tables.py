@@ -1,0 +1,60 @@
+"""The README's results table is generated from the packaged weights' model cards and kept current."""
+
+import importlib.util
+import json
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("make_model_table", ROOT / "tools" / "make_model_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_results_table_is_current():
+    tool = _tool()
+    text = (ROOT / "README.md").read_text()
+    assert tool.replace_block(text, tool.render_results(), tool.RESULTS_START, tool.RESULTS_END) == text, (
+        "README's results table is stale: run `python tools/make_model_table.py --results-only --write README.md`"
+    )
+
+
+def test_results_rows_come_from_cards(tmp_path):
+    tool = _tool()
+    assert "no packaged weights" in tool.render_results(tmp_path)
+    card = {
+        "model": "m",
+        "name": "w",
+        "build": {"input_shape": [48, 48, 1], "num_classes": 7},
+        "params": 1234,
+        "macs": 5.6e6,
+        "size_bytes": 2_000_000,
+        "training": {"dataset": "fer2013"},
+        "evaluation": {"split": "validation", "num_examples": 3589, "accuracy": 0.6512, "mean_class_accuracy": 0.6,
+                       "macro_f1": 0.62},
+        "tflite": {"variants": [
+            {"quantization": "fp32", "top1": 0.6512, "latency": [{"threads": 1, "median_ms": 0.5, "p90_ms": 0.6}]},
+            {"quantization": "int8", "top1": 0.648, "top1_agreement": 0.991, "latency": []},
+        ]},
+    }  # fmt: skip
+    (tmp_path / "m_w.json").write_text(json.dumps(card))
+    table = tool.render_results(tmp_path)
+    row = table.splitlines()[-1]
+    assert "`m/w`" in row and "PublicTest, 3,589" in row and "**65.1%**" in row and "99.1%" in row
+    assert "0.50 ms / -" in row and "1,234" in row and "5.6M" in row and "2.00 MB" in row
+
+
+def test_packaged_cards_are_complete():
+    """Every packaged weights file has a card with the fields the README, FER and the builders read."""
+    weights = ROOT / "kerasfer" / "weights"
+    for path in sorted(weights.glob("*.weights.h5")):
+        card = json.loads(path.with_name(path.name.replace(".weights.h5", ".json")).read_text())
+        assert card["file"] == path.name and card["size_bytes"] == path.stat().st_size
+        assert len(card["labels"]) == card["build"]["num_classes"]
+        assert card["evaluation"]["num_examples"] > 0 and 0 <= card["evaluation"]["accuracy"] <= 1
+        assert path.with_name(path.name.replace(".weights.h5", ".md")).is_file()
+    total = sum(p.stat().st_size for p in weights.glob("*.weights.h5"))
+    assert total <= 15_000_000, f"packaged weights take {total:,} bytes (limit 15 MB)"
