@@ -30,6 +30,41 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _output_activation(model) -> str | None:
+    """The activation name of the layer that produces the model's output (`"softmax"`, `"linear"`, ...), or None.
+
+    The output layer is the one to look at: kerasfer builders end either in a Dense `"predictions"` with the
+    activation, or in a linear Dense followed by an `Activation` layer (ShuffleNetV2, LFER-LDL), whose
+    `"predictions"` layer alone would look like logits."""
+    try:
+        layer = model.outputs[0]._keras_history.operation
+    except (AttributeError, IndexError, TypeError):
+        layer = model.layers[-1] if getattr(model, "layers", None) else None
+    activation = getattr(layer, "activation", None)
+    if activation is None:
+        return None
+    return getattr(activation, "__name__", str(activation))
+
+
+def _tflite_ends_in_softmax(interpreter, output_index) -> bool:
+    """Whether the op producing the output (looking through QUANTIZE / DEQUANTIZE) is a SOFTMAX. `interpreter`
+    must not have allocated its tensors yet: after that, XNNPACK has replaced the ops by one DELEGATE node."""
+    try:
+        ops = interpreter._get_ops_details()
+    except Exception:  # noqa: BLE001 - a private API; without it the value-based check remains
+        return False
+    producer = {int(t): op for op in ops for t in op["outputs"]}
+    index, seen = int(output_index), 0
+    while index in producer and seen < 8:
+        op = producer[index]
+        if op["op_name"] == "SOFTMAX":
+            return True
+        if op["op_name"] not in ("QUANTIZE", "DEQUANTIZE") or len(op["inputs"]) != 1:
+            return False
+        index, seen = int(op["inputs"][0]), seen + 1
+    return False
+
+
 def _check_output_mode(output):
     if output not in ("auto", "probabilities", "logits"):
         raise ValueError(f"output must be 'auto', 'probabilities' or 'logits'; got {output!r}.")
@@ -99,15 +134,11 @@ class KerasRunner(Runner):
         self.batch_size = int(batch_size)
         self.output = _check_output_mode(output)
         if self.output == "auto":
-            try:
-                activation = model.get_layer("predictions").activation
-                name = getattr(activation, "__name__", str(activation))
-                if name == "linear":
-                    self.output = "logits"
-                elif name == "softmax":
-                    self.output = "probabilities"
-            except (ValueError, AttributeError):
-                pass
+            name = _output_activation(model)
+            if name == "linear":
+                self.output = "logits"
+            elif name == "softmax":
+                self.output = "probabilities"
         self.source = source
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
@@ -163,6 +194,10 @@ class TFLiteRunner(Runner):
         self._batch = shape[0]  # the batch the interpreter is currently allocated for
         self._resizable = True
         self.output = _check_output_mode(output)
+        if self.output == "auto" and _tflite_ends_in_softmax(Interpreter(model_path=str(path)), self._out["index"]):
+            # decided once from the graph: a per-batch check of the values is fooled by int8 outputs, whose
+            # dequantized probabilities need not sum to 1 within the tolerance
+            self.output = "probabilities"
         self.source = str(path)
 
     def _set_batch(self, n) -> bool:

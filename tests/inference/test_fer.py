@@ -155,6 +155,22 @@ def test_classify_crops_and_logits_model():
     assert fer.labels == tuple("abcdefg")
 
 
+def test_softmax_in_a_separate_activation_layer_is_not_applied_twice():
+    """ShuffleNetV2 / LFER-LDL end in a linear Dense "predictions" and an Activation("softmax") layer: the runner
+    must read the output layer, not "predictions" (which looks like logits), or it softmaxes probabilities again
+    and flattens them."""
+    from kerasfer.models import ShuffleNetV2x0_5
+
+    model = ShuffleNetV2x0_5(num_classes=7, input_shape=(32, 32, 1))
+    assert model.get_layer("predictions").activation.__name__ == "linear"
+    fer = FER(model, detector="none")
+    assert fer.runner.output == "probabilities"
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 1)).astype(np.float32)
+    np.testing.assert_allclose(fer.runner(x), model.predict_on_batch(x), atol=1e-6)
+    logits = ShuffleNetV2x0_5(num_classes=7, input_shape=(32, 32, 1), classifier_activation=None)
+    assert FER(logits, detector="none").runner.output == "logits"
+
+
 def test_labels_and_model_errors(tmp_path):
     model = brightness_model(num_classes=3)
     path = tmp_path / "m.keras"
@@ -257,6 +273,10 @@ def test_tflite_runner_matches_keras(tmp_path, astronaut):
     got = np.stack([r.faces[0].probabilities for r in fer.predict_batch(images)])
     ref = np.stack([r.faces[0].probabilities for r in FER(model, detector="none").predict_batch(images)])
     np.testing.assert_allclose(got, ref, atol=1e-5)
+    assert fer.runner.output == "probabilities"  # read from the graph (it ends in SOFTMAX), not guessed per batch
+    logits = brightness_model((32, 32, 3), activation=None)
+    (tmp_path / "logits.tflite").write_bytes(convert(logits))
+    assert runners.TFLiteRunner(tmp_path / "logits.tflite").output == "auto"  # no SOFTMAX: decided by the values
     with pytest.raises(ValueError, match="TFLite"):
         bad = tmp_path / "bad.tflite"
         bad.write_bytes(b"nope")
