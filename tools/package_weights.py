@@ -141,10 +141,11 @@ def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, p
                 if config.get("preset")
                 else f"kerasfer train --config {run_dir.name}/config.json"
             ),
-            "config": config,
+            # the run's configuration with this machine's folders replaced by the placeholders of "command"
+            "config": {**config, "manual_dir": "DIR" if config.get("manual_dir") else None, "output_dir": "RUN"},
             "epochs_run": len(history.get("loss", [])) or None,
             "best_val_accuracy": max(history["val_accuracy"]) if history.get("val_accuracy") else None,
-            "result": result,
+            "result": {**result, "model_path": "RUN/model.keras"} if result else {},
         },
         "data_terms": DATA_TERMS.get(dataset_key, f"Trained on {config['dataset']}; see that dataset's terms."),
         "packaged": {
