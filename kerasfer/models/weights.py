@@ -87,11 +87,6 @@ def load_weights(model, weights, model_name=None):
     return model
 
 
-def _split_path(path):
-    stem = pathlib.Path(path).name[: -len(".weights.h5")]
-    return stem
-
-
 def packaged_card(model_name, weights) -> dict | None:
     """The JSON model card of packaged weights `weights` of `model_name`, or None when `weights` is
     not a packaged name (a path, None) or the card is missing."""
@@ -100,8 +95,11 @@ def packaged_card(model_name, weights) -> dict | None:
     path = PACKAGED_DIR / f"{model_name}_{weights}.json"
     if not path.is_file():
         return None
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"The model card {path} of packaged weights {model_name}/{weights} is unreadable: {e}") from e
 
 
 def apply_packaged_defaults(builder, model_name, args, kwargs):

@@ -93,3 +93,10 @@ def test_half_precision_weights_load_into_float32(tmp_path):
     assert all(w.dtype == "float32" for w in other.weights)
     for a, b in zip(model.get_weights(), other.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_unreadable_card(tmp_path, monkeypatch):
+    monkeypatch.setattr(weights_mod, "PACKAGED_DIR", tmp_path)
+    (tmp_path / "lfnsb_broken.json").write_text("{not json")
+    with pytest.raises(ValueError, match="lfnsb_broken.json.*unreadable"):
+        weights_mod.packaged_card("lfnsb", "broken")
