@@ -40,6 +40,10 @@ def register(sub):
     a.add_argument("--manual-dir", help="folder with the manually downloaded files")
     a.add_argument("--data-dir", help="TFDS data directory")
     a.add_argument("--overwrite", action="store_true", help="replace existing files")
+    a.add_argument(
+        "--encoding", choices=("raw", "webp"), default="raw",
+        help="raw uint8 arrays (default) or lossless WebP per image (about 71%% of the size on FER2013)",
+    )  # fmt: skip
     a.set_defaults(func=_run_arrays)
 
 
@@ -54,6 +58,7 @@ def _run_arrays(args) -> int:
             data_dir=args.data_dir,
             manual_dir=args.manual_dir,
             overwrite=args.overwrite,
+            encoding=args.encoding,
         )
     except (FileExistsError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -73,3 +73,35 @@ def test_export_writes_every_split_and_never_overwrites(tmp_path, monkeypatch):
         arrays.export_arrays("fer2013", ["train"], tmp_path / "out")
     assert arrays.array_file(tmp_path / "out", "fer2013", "train").read_bytes() == before
     assert not list((tmp_path / "out").glob("*.tmp*"))
+
+
+def test_webp_encoding_is_lossless_and_smaller(tmp_path, monkeypatch):
+    from kerasfer.data import synthetic
+
+    x, y = synthetic.generate(6, seed=3, image_size=48, channels=1)
+    x = x.astype(np.uint8)
+    monkeypatch.setattr("kerasfer.data.datasets.class_names", lambda name: tuple("abcdefg"))
+
+    class FakeSplit:
+        def as_numpy_iterator(self):
+            return iter(zip(x, y))
+
+    monkeypatch.setattr("kerasfer.data.datasets.load", lambda *a, **k: FakeSplit())
+    arrays.export_arrays("fer2013", ["train"], tmp_path / "raw")
+    arrays.export_arrays("fer2013", ["train"], tmp_path / "webp", encoding="webp")
+    raw_images, _ = arrays.load_arrays(tmp_path / "raw", "fer2013", "train")
+    webp_images, labels = arrays.load_arrays(tmp_path / "webp", "fer2013", "train")
+    np.testing.assert_array_equal(webp_images, x)  # lossless
+    np.testing.assert_array_equal(raw_images, x)
+    np.testing.assert_array_equal(labels, y)
+    with pytest.raises(ValueError, match="encoding"):
+        arrays.export_arrays("fer2013", ["train"], tmp_path / "x", encoding="jpeg")
+    # a damaged image inside the file is named
+    path = arrays.array_file(tmp_path / "webp", "fer2013", "train")
+    with np.load(path) as f:
+        data = dict(f)
+    data["webp"] = data["webp"].copy()
+    data["webp"][data["webp_offsets"][2] : data["webp_offsets"][3]] = 0
+    np.savez(path, **data)
+    with pytest.raises(ValueError, match="image 2 is not a valid 48x48 WebP"):
+        arrays.load_arrays(tmp_path / "webp", "fer2013", "train")
