@@ -161,26 +161,9 @@ PRESETS: dict[str, dict] = {
         "class_weights": "none",
         "monitor": "val_accuracy",
     },
-    "lfnsb_ferplus": {
-        "model": "lfnsb",
-        "dataset": "ferplus/majority",
-        "num_classes": 8,
-        "input_shape": (112, 112, 3),
-        "epochs": 40,
-        "batch_size": 128,
-        "optimizer": "sgd",
-        "learning_rate": 0.05,
-        "momentum": 0.9,
-        "weight_decay": 5e-4,
-        "schedule": "cosine",
-        "warmup_epochs": 2,
-        "loss": "ce+cosine_harmony",
-        "label_smoothing": 0.1,
-        "augment": "lfnsb_affectnet",
-        "class_weights": "none",
-        "monitor": "val_accuracy",
-    },
 }
+# FER+ (majority label, unknown/not-a-face dropped, 8 classes): the FER2013 recipe on FER+'s labels.
+PRESETS["lfnsb_ferplus"] = {**PRESETS["lfnsb_fer2013"], "dataset": "ferplus/majority", "num_classes": 8}
 
 # Two-stage label-distribution-learning recipes: {"teacher": {...}, "student": <preset name>}.
 LDL_PRESETS: dict[str, dict] = {
