@@ -162,15 +162,22 @@ def evaluate_tflite(model, images, labels=None, reference=None, num_threads: int
 
 
 def _layer_outputs(content: bytes) -> dict:
-    """`{layer: (tensor index, tensor name, shape)}`: the last op output of each layer, in order."""
+    """`{layer: (tensor index, tensor name, shape)}`: the last op output of each layer, in order.
+
+    Only ops whose own output names (or the graph's output list) say which layer they belong to
+    are counted: a quantized file's SOFTMAX output carries no layer name, and attributing it to
+    the dense layer before it would compare probabilities with logits. A DEQUANTIZE counts only
+    where it makes a graph output (it then stands for the layer that output is named after).
+    """
     from kerasfer.export import flatbuffer
 
     fm = flatbuffer.read_tflite(content)
+    graph_outputs = set(fm.outputs[0]) if fm.outputs else set()
     result: dict = {}
     for op in fm.ops:
-        if op.name in ("QUANTIZE", "DEQUANTIZE"):
+        if op.name == "QUANTIZE" or (op.name == "DEQUANTIZE" and not set(op.outputs) & graph_outputs):
             continue
-        layer = fm.layer_of(op)
+        layer = fm.layer_of(op, from_inputs=False)
         if not layer:
             continue
         t = fm.tensor(op.outputs[0])

@@ -200,8 +200,14 @@ class FlatModel:
         except (UnicodeDecodeError, json.JSONDecodeError):
             return None
 
-    def layer_of(self, op: Operator) -> str:
-        """The Keras layer(s) an operator came from, recovered from its tensor names."""
+    def layer_of(self, op: Operator, from_inputs: bool = True) -> str:
+        """The Keras layer(s) an operator came from, recovered from its tensor names.
+
+        The op's output names are read first. An op whose outputs carry no layer scope (the
+        quantizer names an int8 SOFTMAX output `PartitionedCall:01`) is attributed, when
+        `from_inputs`, to the layer of its inputs; pass `from_inputs=False` where attributing
+        it to another layer would be wrong (comparing one layer's output across two files).
+        """
         meta = self.kerasfer_metadata() or {}
         known = set(meta.get("layer_names") or ())
         model_name = meta.get("model_name")
@@ -211,8 +217,9 @@ class FlatModel:
             if hits:  # graph outputs are renamed after the signature, not the layer
                 return ", ".join(hits)
         names = [t.name for t in self.op_outputs(op)]
-        names += [t.name for t in self.op_inputs(op) if t.is_constant]
-        names += [t.name for t in self.op_inputs(op) if not t.is_constant]
+        if from_inputs:
+            names += [t.name for t in self.op_inputs(op) if t.is_constant]
+            names += [t.name for t in self.op_inputs(op) if not t.is_constant]
         layers: list = []
         for full in names:
             for part in full.split(";"):

@@ -231,6 +231,26 @@ def test_layer_drift_names_layers():
     assert rows == sorted(rows, key=lambda r: -r["increase"])
 
 
+def test_layer_drift_never_compares_probabilities_with_logits():
+    # A separate softmax layer: int8 names its SOFTMAX output "PartitionedCall:01", with no layer
+    # scope. It used to inherit the dense layer's name from its input, so the drift report set
+    # int8 probabilities against float logits and blamed the dense layer (relative error 0.88).
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv")(inputs / 255.0)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = keras.layers.Dense(7, name="logits")(x)
+    model = keras.Model(inputs, keras.layers.Activation("softmax", name="probs")(x))
+    fp32 = tflite.convert(model, "fp32")
+    int8 = tflite.convert(model, "int8", representative_data=_images(8))
+    for content in (fp32, int8):
+        fm = flatbuffer.read_tflite(content)
+        producer = {o: op.name for op in fm.ops for o in op.outputs}
+        found = evaluate._layer_outputs(content)
+        assert producer[found["logits"][0]] == "FULLY_CONNECTED", found
+    rows = {r["layer"]: r for r in evaluate.layer_drift(fp32, int8, _images(2))}
+    assert rows["logits"]["relative_error"] < 0.2, rows
+
+
 def test_reparameterized_export_matches_unfused():
     reparam = pytest.importorskip("kerasfer.export.reparam")
     from kerasfer import models
