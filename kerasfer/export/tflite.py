@@ -18,6 +18,7 @@ TensorFlow backend (the converter traces it as a TF graph).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -57,6 +58,9 @@ class QuantizationConfig:
         inference_output_type: `"float32"`, `"int8"` or `"uint8"` (int8 mode only).
         allow_float_fallback: int8 mode only: let ops that have no int8 kernel stay float
             (default False: full integer or fail).
+        rewrite_activations: int8 mode only: trace PReLU and hard swish as the equivalent ops
+            XNNPACK runs in int8 (`kerasfer.export.int8_rewrite`; default True). Without it
+            each int8 PRELU / HARD_SWISH runs outside XNNPACK and LFNSB int8 is slower than fp32.
 
     Example:
     >>> cfg = QuantizationConfig.for_int8(images, inference_input_type="uint8")
@@ -69,6 +73,7 @@ class QuantizationConfig:
     inference_input_type: str = "float32"
     inference_output_type: str = "float32"
     allow_float_fallback: bool = False
+    rewrite_activations: bool = True
 
     def __post_init__(self):
         if self.mode not in QUANTIZATIONS:
@@ -106,6 +111,7 @@ class QuantizationConfig:
         inference_input_type: str = "float32",
         inference_output_type: str = "float32",
         allow_float_fallback: bool = False,
+        rewrite_activations: bool = True,
     ) -> QuantizationConfig:
         return cls(
             mode="int8",
@@ -114,6 +120,7 @@ class QuantizationConfig:
             inference_input_type=inference_input_type,
             inference_output_type=inference_output_type,
             allow_float_fallback=allow_float_fallback,
+            rewrite_activations=rewrite_activations,
         )
 
     @classmethod
@@ -138,6 +145,7 @@ class QuantizationConfig:
                 inference_input_type=self.inference_input_type,
                 inference_output_type=self.inference_output_type,
                 allow_float_fallback=bool(self.allow_float_fallback),
+                rewrite_activations=bool(self.rewrite_activations),
             )
         return out
 
@@ -300,7 +308,7 @@ def convert(
         representative_data: calibration images for `"int8"` (see `QuantizationConfig`).
         reparameterize: fuse re-param blocks first (`kerasfer.export.reparam`); default True.
         **quantization_kwargs: int8 options (`inference_input_type`, `inference_output_type`,
-            `quantization_steps`, `allow_float_fallback`).
+            `quantization_steps`, `allow_float_fallback`, `rewrite_activations`).
 
     Returns:
         The flatbuffer bytes.
@@ -323,8 +331,15 @@ def convert(
     def serve(image):
         return model(image, training=False)
 
+    if config.mode == "int8" and config.rewrite_activations:
+        from kerasfer.export.int8_rewrite import integer_friendly_activations
+
+        tracing = integer_friendly_activations(model)
+    else:
+        tracing = contextlib.nullcontext()
     try:
-        frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+        with tracing:
+            frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
         converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], model)
         config.set_converter_with_quantization(converter, shape)
         content = converter.convert()
