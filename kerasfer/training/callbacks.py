@@ -1,4 +1,5 @@
-"""Training callbacks: a NaN guard that keeps the last good weights, and per-epoch LR schedules.
+"""Training callbacks: a NaN guard that keeps the last good weights, per-epoch LR schedules, and
+a wall-clock time budget.
 
 Both work on the TensorFlow and JAX backends (they only touch weights between epochs, after
 the JAX trainer has synced its state into the model's variables).
@@ -93,14 +94,14 @@ class NaNGuard(keras.callbacks.Callback):
         )
 
 
-def epoch_schedule(config):
+def epoch_schedule(config, total_epochs=None):
     """`f(epoch) -> learning rate` for a `TrainConfig` (PyTorch-style per-epoch stepping).
 
     Returns None for `"plateau"` (handled by `ReduceLROnPlateau`) and for a constant rate
-    without warm-up.
+    without warm-up. `total_epochs`, a callable, gives the number of epochs the cosine
+    schedule anneals over at each call (a `TimeBudget`'s plan); default `config.epochs`.
     """
     lr0 = float(config.learning_rate)
-    epochs = int(config.epochs)
     warm = int(config.warmup_epochs)
     kind = config.schedule
     if kind == "plateau" or (kind == "constant" and warm == 0):
@@ -113,6 +114,7 @@ def epoch_schedule(config):
         if kind == "constant":
             return lr0
         if kind == "cosine":  # CosineAnnealingLR(T_max=epochs - warmup, eta_min=min_lr)
+            epochs = int(total_epochs()) if total_epochs is not None else int(config.epochs)
             t_max = max(1, epochs - warm)
             return config.min_lr + (lr0 - config.min_lr) * (1 + math.cos(math.pi * min(e, t_max) / t_max)) / 2
         if kind == "step":
@@ -122,6 +124,63 @@ def epoch_schedule(config):
         raise ValueError(f"Unknown schedule {kind!r}.")
 
     return schedule
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Ends training before a wall-clock budget runs out, and plans how many epochs fit.
+
+    After each epoch it times the epoch and projects: with `remaining` seconds left and a
+    typical epoch of `t` seconds (the median of the epochs after the first, whose time
+    includes tracing and compilation; the first alone while it is the only one),
+    `floor(remaining / (t * safety))` more epochs fit. `planned_epochs` is then the epochs
+    done plus that, capped at `max_epochs`; a cosine schedule built with
+    `epoch_schedule(config, total_epochs=lambda: budget.planned_epochs)` anneals over it.
+    When no further epoch fits, it sets `model.stop_training`. Re-planned every epoch, so
+    a slow first estimate is corrected later.
+
+    Args:
+        budget_s: seconds from `start` (default: the start of `fit`) to the end of training.
+        max_epochs: the `epochs` passed to `fit`.
+        start: a `clock()` value to count from (e.g. before the data was loaded).
+        safety: factor on the typical epoch time (1.1: keep 10% spare).
+        clock: a monotonic clock in seconds (tests pass a fake).
+    """
+
+    def __init__(self, budget_s, max_epochs, start=None, safety=1.1, clock=None):
+        super().__init__()
+        import time
+
+        if not (budget_s > 0):
+            raise ValueError(f"budget_s must be > 0, got {budget_s!r}.")
+        self.budget_s = float(budget_s)
+        self.max_epochs = int(max_epochs)
+        self.safety = float(safety)
+        self.clock = clock or time.monotonic
+        self.start = start
+        self.planned_epochs = self.max_epochs
+        self.stopped_early = False
+        self.durations: list = []
+
+    def on_train_begin(self, logs=None):
+        if self.start is None:
+            self.start = self.clock()
+        self._epoch_start = self.clock()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = self.clock()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = self.clock()
+        self.durations.append(now - self._epoch_start)
+        typical = float(np.median(self.durations[1:])) if len(self.durations) > 1 else self.durations[0]
+        remaining = self.budget_s - (now - self.start)
+        more = int(remaining // max(typical * self.safety, 1e-9)) if remaining > 0 else 0
+        self.planned_epochs = min(self.max_epochs, epoch + 1 + max(more, 0))
+        if logs is not None:
+            logs["planned_epochs"] = float(self.planned_epochs)
+        if epoch + 1 < self.max_epochs and more <= 0:
+            self.stopped_early = True
+            self.model.stop_training = True
 
 
 class EpochLearningRate(keras.callbacks.Callback):

@@ -68,6 +68,12 @@ def _add_train_args(p):
     p.add_argument("--no-jit", dest="jit_compile", action="store_false", help="disable XLA")
     p.add_argument("--seed", type=int)
     p.add_argument("--early-stopping", dest="early_stopping_patience", type=int, help="patience in epochs")
+    p.add_argument(
+        "--time-budget-min",
+        dest="time_budget_minutes",
+        type=float,
+        help="stop before this many minutes (loading included) and fit the cosine schedule into the epochs that fit",
+    )
     p.add_argument("--monitor", help="metric for the best checkpoint (default val_accuracy)")
     p.add_argument("--distribute", choices=("none", "mirrored", "multiworker", "data_parallel"))
     p.add_argument("--soft-labels", help=".npy of target distributions for the training split")
@@ -84,7 +90,7 @@ _FIELDS = (
     "model dataset data_dir manual_dir train_split num_classes epochs batch_size max_train_examples "
     "max_val_examples steps_per_epoch optimizer learning_rate momentum weight_decay clipnorm schedule min_lr gamma "
     "step_size warmup_epochs loss loss_kwargs label_smoothing class_weights augment mixed_precision jit_compile seed "
-    "early_stopping_patience monitor distribute soft_labels arrays_dir output_dir on_existing"
+    "early_stopping_patience time_budget_minutes monitor distribute soft_labels arrays_dir output_dir on_existing"
 ).split()
 
 

@@ -59,6 +59,11 @@ class TrainConfig:
         seed: seeds Python, NumPy and the backend, the shuffle and the augmentations.
         output_dir: where the run writes `model.keras`, checkpoints, `config.json`, logs.
         early_stopping_patience: None disables early stopping.
+        time_budget_minutes: wall-clock budget for the whole `train` call (data loading
+            included). After each epoch the run projects, from the epochs it has timed, how
+            many more fit; it stops before the budget runs out, and a cosine schedule anneals
+            over the epochs that fit rather than over `epochs` (for machines that run one
+            command for a fixed time). None: no budget.
         monitor: metric for the best checkpoint and early stopping.
         distribute: `"none"`, `"mirrored"` / `"multiworker"` (tf.distribute, TensorFlow backend)
             or `"data_parallel"` (`keras.distribution.DataParallel`, JAX backend).
@@ -107,6 +112,7 @@ class TrainConfig:
     seed: int = 0
     output_dir: str = "runs/train"
     early_stopping_patience: int | None = None
+    time_budget_minutes: float | None = None
     monitor: str = "auto"
     distribute: str = "none"
     on_existing: str = "resume"
@@ -155,6 +161,10 @@ class TrainConfig:
             v = getattr(self, name)
             if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
                 bad(name, f"must be a finite number >= 0, got {v!r}.")
+        v = self.time_budget_minutes
+        number = isinstance(v, int | float) and not isinstance(v, bool)
+        if v is not None and not (number and math.isfinite(v) and v > 0):
+            bad("time_budget_minutes", f"must be None or a positive number of minutes, got {v!r}.")
         if self.label_smoothing >= 1:
             bad("label_smoothing", f"must be < 1, got {self.label_smoothing}.")
         if not (0 < self.gamma <= 1):

@@ -697,7 +697,12 @@ def _fit(config, input_shape, num_classes, class_names, soft, resumed, p, extra_
     mode = "min" if "loss" in monitor else "max"
     guard = cbs.NaNGuard(p["last_good"])
     callback_list = [guard]
-    schedule = cbs.epoch_schedule(config)
+    budget = None
+    if config.time_budget_minutes:
+        # `start` is the train() call's time.time(); the callback counts on the same clock
+        budget = cbs.TimeBudget(60.0 * config.time_budget_minutes, config.epochs, start=start, clock=time.time)
+        callback_list.append(budget)
+    schedule = cbs.epoch_schedule(config, total_epochs=(lambda: budget.planned_epochs) if budget else None)
     if schedule is not None:
         callback_list.append(cbs.EpochLearningRate(schedule))
     elif config.schedule == "plateau":
@@ -771,6 +776,8 @@ def _fit(config, input_shape, num_classes, class_names, soft, resumed, p, extra_
         "epochs_run_now": len(next(iter(hist.values()), [])),
         "initial_epoch": initial_epoch,
         "elapsed_s": round(time.time() - start, 2),
+        "time_budget_minutes": config.time_budget_minutes,
+        "stopped_by_time_budget": bool(budget and budget.stopped_early),
         "distribute": config.distribute,
         "environment": _env_info(),
     }

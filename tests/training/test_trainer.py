@@ -183,3 +183,12 @@ def test_label_smoothing_with_integer_labels():
     assert restored.get_config() == loss.get_config()
     with pytest.raises(ValueError, match="label_smoothing is applied by the 'ce' loss only"):
         trainer.build_loss(TrainConfig(model="tiny_cnn_test", loss="focal", label_smoothing=0.1), 7)
+
+
+def test_train_honours_the_budget(tmp_path):
+    # a budget far shorter than one epoch: the run stops after its first epoch and says so
+    c = cfg(tmp_path, epochs=4, schedule="cosine", time_budget_minutes=1e-4)
+    r = trainer.train(c)
+    assert len(r.history["loss"]) == 1
+    assert r.summary["stopped_by_time_budget"] is True and r.summary["time_budget_minutes"] == 1e-4
+    assert r.history["planned_epochs"] == [1.0]

@@ -1,0 +1,74 @@
+"""`TimeBudget`: stop before a wall-clock budget and fit the cosine schedule into the epochs that fit."""
+
+import math
+
+import pytest
+
+from kerasfer.training import callbacks as cbs
+from kerasfer.training.config import TrainConfig
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class FakeModel:
+    stop_training = False
+
+
+def _run(budget_s, max_epochs, epoch_seconds, start_delay=0.0, schedule_config=None):
+    """Drives the callback like `fit` would; returns (budget, epochs run, learning rates, end time)."""
+    clock = FakeClock()
+    budget = cbs.TimeBudget(budget_s, max_epochs, start=0.0, clock=clock)
+    budget.set_model(FakeModel())
+    schedule = None
+    if schedule_config is not None:
+        schedule = cbs.epoch_schedule(schedule_config, total_epochs=lambda: budget.planned_epochs)
+    clock.now = start_delay  # data loading before fit
+    budget.on_train_begin()
+    rates, epoch = [], 0
+    while epoch < max_epochs and not budget.model.stop_training:
+        budget.on_epoch_begin(epoch)
+        if schedule is not None:
+            rates.append(schedule(epoch))
+        clock.now += epoch_seconds(epoch)
+        logs = {}
+        budget.on_epoch_end(epoch, logs)
+        assert logs["planned_epochs"] == budget.planned_epochs
+        epoch += 1
+    return budget, epoch, rates, clock.now
+
+
+def test_stops_inside_the_budget_and_anneals_the_cosine_over_the_epochs_that_fit():
+    config = TrainConfig(schedule="cosine", learning_rate=0.1, min_lr=0.0, epochs=40, warmup_epochs=1)
+    # 20 s of loading, a first epoch of 30 s (compilation), then 10 s epochs, in a 300 s budget
+    budget, run, rates, end = _run(300, 40, lambda e: 30.0 if e == 0 else 10.0, 20.0, config)
+    assert end <= 300 and budget.stopped_early
+    assert run == 25  # 20 + 30 + 24 * 10 = 290 s; one more epoch needs 11 s with the 10% spare, and 10 s are left
+    assert budget.planned_epochs == run
+    assert rates[1] == pytest.approx(0.1, rel=1e-6)  # warm-up done, the cosine starts at the full rate
+    assert rates[-1] < 0.01  # and has (nearly) annealed by the last epoch that fitted
+    assert all(b <= a + 1e-12 for a, b in zip(rates[1:], rates[2:], strict=False))  # never goes back up
+
+
+def test_plan_never_exceeds_the_configured_epochs_and_a_roomy_budget_changes_nothing():
+    budget, run, _, _ = _run(10_000, 5, lambda e: 1.0)
+    assert run == 5 and budget.planned_epochs == 5 and not budget.stopped_early
+
+
+def test_over_budget_after_the_first_epoch_stops_at_once():
+    budget, run, _, _ = _run(5, 10, lambda e: 60.0)
+    assert run == 1 and budget.stopped_early
+
+
+def test_bad_budget_is_a_clear_error():
+    with pytest.raises(ValueError, match="budget_s"):
+        cbs.TimeBudget(0, 3)
+    with pytest.raises(ValueError, match="time_budget_minutes"):
+        TrainConfig(time_budget_minutes=-1)
+    with pytest.raises(ValueError, match="time_budget_minutes"):
+        TrainConfig(time_budget_minutes=math.nan)
