@@ -77,6 +77,7 @@ def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, p
     labels = [line.strip() for line in (run_dir / "labels.txt").read_text().splitlines() if line.strip()]
     model = keras.saving.load_model(run_dir / "model.keras", compile=False)
     model_name = config["model"]
+    model_kwargs = dict(config.get("model_kwargs") or {})
     input_shape = [int(d) for d in model.inputs[0].shape[1:]]
     num_classes = int(model.outputs[0].shape[-1])
     if len(labels) != num_classes:
@@ -86,7 +87,7 @@ def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, p
     stem = f"{model_name}_{name}"
     weights_path = WEIGHTS_DIR / f"{stem}.weights.h5"
     # A clean registered model, so the file has exactly the layout `create_model(..., weights=name)` loads.
-    clean = create_model(model_name, num_classes=num_classes, input_shape=tuple(input_shape))
+    clean = create_model(model_name, num_classes=num_classes, input_shape=tuple(input_shape), **model_kwargs)
     clean.set_weights(model.get_weights())
     clean.save_weights(weights_path)
     if half:
@@ -95,7 +96,7 @@ def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, p
         to_half_precision(weights_path)
 
     # Check the packaged file reproduces the run's model.
-    check = create_model(model_name, num_classes=num_classes, input_shape=tuple(input_shape))
+    check = create_model(model_name, num_classes=num_classes, input_shape=tuple(input_shape), **model_kwargs)
     check.load_weights(weights_path)
     x = np.random.default_rng(0).uniform(0, 255, (8, *input_shape)).astype("float32")
     diff = float(np.abs(model.predict(x, verbose=0) - check.predict(x, verbose=0)).max())
@@ -113,7 +114,7 @@ def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, p
         "dtype": "float16" if half else "float32",
         "size_bytes": weights_path.stat().st_size,
         "sha256": _sha256(weights_path),
-        "build": {"num_classes": num_classes, "input_shape": input_shape},
+        "build": {"num_classes": num_classes, "input_shape": input_shape, **model_kwargs},
         "labels": labels,
         "preprocessing": {
             "input_shape": input_shape,

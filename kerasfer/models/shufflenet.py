@@ -170,8 +170,11 @@ def _shufflenet_v2(
     head="fc",
     head_kwargs=None,
     min_size=32,
+    stem_pool=True,
 ):
     _validate(num_classes, input_shape, min_size, need_pdwres=pdwres)
+    if pdwres and not stem_pool:
+        raise ValueError("stem_pool=False is not supported with PDWRes (it is sized for the pooled stem).")
     resolve_weights(weights, name)
     if head not in ("fc", "mish"):
         raise ValueError(f"head must be 'fc' or 'mish', got {head!r}.")
@@ -181,8 +184,10 @@ def _shufflenet_v2(
         mean, std = _normalization_stats(normalization, input_shape[-1])
         x = ImageNormalization(mean=mean, std=std, name="normalization")(x)
     x = _conv_bn(x, channels[0], 3, 2, "conv1")
-    x = keras.layers.ZeroPadding2D(1, name="maxpool_pad")(x)
-    stem = keras.layers.MaxPooling2D(3, strides=2, padding="valid", name="maxpool")(x)
+    if stem_pool:
+        x = keras.layers.ZeroPadding2D(1, name="maxpool_pad")(x)
+        x = keras.layers.MaxPooling2D(3, strides=2, padding="valid", name="maxpool")(x)
+    stem = x
 
     x = stem
     for stage, (repeats, out_channels) in enumerate(zip(STAGE_REPEATS, channels[1:4], strict=True), start=2):
@@ -224,6 +229,7 @@ def ShuffleNetV2(
     name=None,
     normalization="imagenet",
     shuffle_method="concat",
+    stem_pool=True,
 ):
     """ShuffleNetV2 at width 0.5, 1.0, 1.5 or 2.0 (torchvision layout and channel tables).
 
@@ -249,6 +255,9 @@ def ShuffleNetV2(
         normalization: `"imagenet"` (default), `"rafdb"` or a `(mean, std)` pair.
         shuffle_method: `"concat"` (default; also runs on the OpenGL fallback) or
             `"transpose"` (see `kerasfer.layers.ChannelShuffle`).
+        stem_pool: keep the stem's 3x3 stride-2 max pooling (default, as in the paper).
+            `False` drops it (total stride 16 instead of 32), for small faces: at 48x48 the
+            last stage then sees a 3x3 map instead of 2x2 (at 64x64), for about 2x the MACs.
 
     Returns:
         A `keras.Model`.
@@ -266,6 +275,7 @@ def ShuffleNetV2(
         name=name or _width_key(width),
         normalization=normalization,
         shuffle_method=shuffle_method,
+        stem_pool=stem_pool,
     )
 
 
@@ -341,6 +351,9 @@ def LFERLDL(
         normalization: `"imagenet"` (default), `"rafdb"` or a `(mean, std)` pair.
         shuffle_method: `"concat"` (default; also runs on the OpenGL fallback) or
             `"transpose"` (see `kerasfer.layers.ChannelShuffle`).
+        stem_pool: keep the stem's 3x3 stride-2 max pooling (default, as in the paper).
+            `False` drops it (total stride 16 instead of 32), for small faces: at 48x48 the
+            last stage then sees a 3x3 map instead of 2x2 (at 64x64), for about 2x the MACs.
 
     Returns:
         A `keras.Model`.

@@ -59,6 +59,9 @@ def _add_train_args(p):
     p.add_argument("--step-size", type=int)
     p.add_argument("--warmup-epochs", type=int)
     p.add_argument("--loss", help="ce, ro, combo, focal, kl, cosine_harmony, or a sum like ce+cosine_harmony")
+    p.add_argument(
+        "--model-kwargs", type=json.loads, help="JSON builder arguments, e.g. '{\"stem_pool\": false}' (ShuffleNetV2)"
+    )
     p.add_argument("--loss-kwargs", type=json.loads, help='JSON, e.g. \'{"ro": {"lambda1": 0.9, "lambda2": 0.1}}\'')
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--class-weights", choices=("none", "adaptive", "inverse_frequency", "effective_number", "balanced"))
@@ -89,7 +92,8 @@ def _add_train_args(p):
 _FIELDS = (
     "model dataset data_dir manual_dir train_split num_classes epochs batch_size max_train_examples "
     "max_val_examples steps_per_epoch optimizer learning_rate momentum weight_decay clipnorm schedule min_lr gamma "
-    "step_size warmup_epochs loss loss_kwargs label_smoothing class_weights augment mixed_precision jit_compile seed "
+    "step_size warmup_epochs loss loss_kwargs model_kwargs label_smoothing class_weights augment mixed_precision "
+    "jit_compile seed "
     "early_stopping_patience time_budget_minutes monitor distribute soft_labels arrays_dir output_dir on_existing"
 ).split()
 

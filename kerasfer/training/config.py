@@ -37,6 +37,9 @@ class TrainConfig:
             `"auto"` uses `"validation"` when the dataset has one, else `"test"`.
         input_shape: `(height, width, channels)`; None uses the model's registered default.
         num_classes: None takes the dataset's number of classes.
+        model_kwargs: further keyword arguments of the model builder (e.g.
+            `{"stem_pool": False}` for ShuffleNetV2); `num_classes` and `input_shape` come
+            from their own fields.
         epochs, batch_size: as in `model.fit` (`batch_size` is the global batch).
         max_train_examples, max_val_examples: use only the first N examples (quick runs).
         steps_per_epoch: cap the number of steps per epoch (None: one pass over the data).
@@ -104,6 +107,7 @@ class TrainConfig:
     warmup_epochs: int = 0
     loss: str = "ce"
     loss_kwargs: dict = dataclasses.field(default_factory=dict)
+    model_kwargs: dict = dataclasses.field(default_factory=dict)
     label_smoothing: float = 0.0
     class_weights: str = "none"
     augment: str = "none"
@@ -175,6 +179,13 @@ class TrainConfig:
             bad("distribute", f"{self.distribute!r} is not one of {DISTRIBUTE}.")
         if self.on_existing not in ON_EXISTING:
             bad("on_existing", f"{self.on_existing!r} is not one of {ON_EXISTING}.")
+        if not isinstance(self.model_kwargs, dict):
+            bad("model_kwargs", f"must be a dict of model builder arguments, got {type(self.model_kwargs).__name__}.")
+        clash = sorted({"num_classes", "input_shape", "weights"} & set(self.model_kwargs))
+        if clash:
+            bad(
+                "model_kwargs", f"{clash} have their own fields (or come from the run); leave them out of model_kwargs."
+            )
         if not isinstance(self.loss_kwargs, dict):
             bad("loss_kwargs", "must be a dict mapping a loss name to its keyword arguments.")
         for part in loss_parts(self.loss):

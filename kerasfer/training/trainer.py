@@ -409,7 +409,7 @@ def resolve_input_shape(config: TrainConfig):
 def build_model(config, input_shape, num_classes):
     from kerasfer.models import create_model
 
-    model = create_model(config.model, num_classes=num_classes, input_shape=tuple(input_shape))
+    model = create_model(config.model, num_classes=num_classes, input_shape=tuple(input_shape), **config.model_kwargs)
     parts = loss_parts(config.loss)
     if "cosine_harmony" in parts:
         from kerasfer.losses import with_cosine_harmony

@@ -85,6 +85,36 @@ def test_small_grayscale_forward_batch_1_and_2():
         np.testing.assert_allclose(y.sum(axis=-1), 1.0, rtol=1e-5)
 
 
+def test_stem_pool_false_halves_the_stride_with_the_same_weights():
+    pooled = ShuffleNetV2(width=0.5, input_shape=(48, 48, 1), include_top=False)
+    unpooled = ShuffleNetV2(width=0.5, input_shape=(48, 48, 1), include_top=False, stem_pool=False)
+    assert pooled.output_shape == (None, 2, 2, 1024) and unpooled.output_shape == (None, 3, 3, 1024)
+    assert "maxpool" not in [layer.name for layer in unpooled.layers]
+    assert count_params(pooled) == count_params(unpooled)
+    assert count_macs(unpooled) > 1.5 * count_macs(pooled)
+    # through the registry (what TrainConfig.model_kwargs and a model card's "build" pass)
+    built = models.create_model("shufflenet_v2_x0_5", input_shape=(48, 48, 1), stem_pool=False)
+    assert "maxpool" not in [layer.name for layer in built.layers]
+    with pytest.raises(ValueError, match="stem_pool=False"):
+        from kerasfer.models.shufflenet import WIDTH_CHANNELS
+        from kerasfer.models.shufflenet import _shufflenet_v2
+
+        _shufflenet_v2(
+            WIDTH_CHANNELS[0.5],
+            7,
+            (48, 48, 3),
+            None,
+            True,
+            True,
+            "softmax",
+            "x",
+            "imagenet",
+            "concat",
+            pdwres=True,
+            stem_pool=False,
+        )
+
+
 def test_logits_no_top_and_no_preprocessing():
     logits = LFERLDL(input_shape=(32, 32, 3), classifier_activation=None, head="fc")
     assert logits.layers[-1].name == "predictions"

@@ -148,3 +148,16 @@ def test_nan_guard_keeps_last_good_weights(tmp_path):
     assert math.isnan(guard.bad_value)
     with pytest.raises(ValueError, match="weights.h5"):
         cbs.NaNGuard(str(tmp_path / "x.h5"))
+
+
+def test_model_kwargs_reach_the_builder_and_bad_ones_are_refused():
+    from kerasfer.training import trainer
+
+    config = TrainConfig(model="shufflenet_v2_x0_5", model_kwargs={"stem_pool": False})
+    assert TrainConfig.from_json(config.to_json()) == config
+    base, _ = trainer.build_model(config, (48, 48, 1), 7)
+    assert "maxpool" not in [layer.name for layer in base.layers]
+    with pytest.raises(ValueError, match="model_kwargs"):
+        TrainConfig(model_kwargs={"num_classes": 3})
+    with pytest.raises(ValueError, match="model_kwargs"):
+        TrainConfig(model_kwargs=["stem_pool"])
