@@ -253,8 +253,11 @@ class MaskingBlock(keras.layers.Layer):
             x = block(x, training=training)
             skips.append(x)
         for i, (conv, bn, block) in enumerate(zip(self.up_convs, self.up_bns, self.up_blocks)):
-            x = keras.ops.relu(bn(conv(x), training=training))
-            x = keras.ops.concatenate([x, skips[self.depth - 2 - i]], axis=-1)
+            # relu(concat(up, skip)) == concat(relu(up), skip): the skip is a BasicBlock output, already
+            # >= 0. Written this way the TFLite converter cannot fuse the ReLU into the transposed conv,
+            # which would make it TRANSPOSE_CONV v4, a version the GPU delegate rejects.
+            x = bn(conv(x), training=training)
+            x = keras.ops.relu(keras.ops.concatenate([x, skips[self.depth - 2 - i]], axis=-1))
             x = block(x, training=training)
         x = self.out_block(x, training=training)
         if self.activation == "softmax":

@@ -111,3 +111,49 @@ def test_bad_arguments():
         MaskingBlock(4, depth=3)(np.zeros((1, 6, 6, 4), "float32"))
     with pytest.raises(ValueError, match="4 channels"):
         MaskingBlock(4, depth=1)(np.zeros((1, 4, 4, 3), "float32"))
+
+
+def _reference_attention_map(block, x):
+    """The reference order: relu(bn(deconv)) then concat with the skip (RMN's masking.py)."""
+    skips = []
+    for k, down in enumerate(block.down_blocks):
+        if k > 0:
+            x = block.pools[k - 1](x)
+        x = down(x, training=False)
+        skips.append(x)
+    for i, (conv, bn, up) in enumerate(zip(block.up_convs, block.up_bns, block.up_blocks, strict=True)):
+        x = keras.ops.relu(bn(conv(x), training=False))
+        x = keras.ops.concatenate([x, skips[block.depth - 2 - i]], axis=-1)
+        x = up(x, training=False)
+    x = block.out_block(x, training=False)
+    return keras.ops.softmax(x, axis=-1) if block.activation == "softmax" else keras.ops.sigmoid(x)
+
+
+def test_relu_after_concat_matches_the_reference_order():
+    block = MaskingBlock(4, depth=3)
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 4)).astype("float32")
+    block(x)
+    randomize_batchnorm(block)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(block.attention_map(x, training=False)),
+        keras.ops.convert_to_numpy(_reference_attention_map(block, x)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+@pytest.mark.tf_only
+@pytest.mark.tflite
+def test_tflite_transpose_conv_has_no_fused_activation():
+    pytest.importorskip("tensorflow")
+    from kerasfer.export import flatbuffer
+    from kerasfer.export import gpu_check
+    from kerasfer.export import tflite
+
+    inputs = keras.Input((8, 8, 4))
+    model = keras.Model(inputs, MaskingBlock(4, depth=2, name="mask")(inputs))
+    randomize_batchnorm(model)
+    fm = flatbuffer.read_tflite(tflite.convert(model, "fp32"))
+    versions = [op.version for op in fm.ops if op.name == "TRANSPOSE_CONV"]
+    assert versions and max(versions) <= 3  # v4 = a fused activation, which the GPU delegate rejects
+    assert gpu_check.check(tflite.convert(model, "fp32")).ok
