@@ -271,7 +271,11 @@ def _static_input_shape(model, input_shape=None) -> tuple:
         if not getattr(model, "inputs", None):
             raise ValueError("The model has no defined input (build it as a functional model or pass input_shape).")
         if len(model.inputs) != 1:
-            raise ValueError(f"TFLite export supports single-input models; this one has {len(model.inputs)} inputs.")
+            raise ValueError(
+                f"TFLite export supports single-input models; this one has {len(model.inputs)} inputs. "
+                "Build its image-only form (e.g. MultiScaleFER(region_input=False), which takes the face regions "
+                "from the aligned-face template) and export that."
+            )
         shape = tuple(model.inputs[0].shape[1:])
     if len(shape) != 3 or any(d is None or int(d) <= 0 for d in shape):
         raise ValueError(

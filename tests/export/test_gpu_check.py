@@ -218,7 +218,9 @@ def _registered_model_check(name, size=64, quantizations=("fp32", "fp16")):
 
     info = models.get_model_info(name)
     side = max(size, info.min_input_size)
-    model = models.create_model(name, input_shape=(side, side, info.input_shape[2]))
+    # multiscale_fer's deployable form takes the image alone (regions from the aligned-face template)
+    extra = {"region_input": False} if name == "multiscale_fer" else {}
+    model = models.create_model(name, input_shape=(side, side, info.input_shape[2]), **extra)
     layers = [layer.name for layer in model._flatten_layers(include_self=False, recursive=True)]
     failures = []
     calibration = np.random.default_rng(0).uniform(0, 255, (4, side, side, info.input_shape[2])).astype(np.float32)
