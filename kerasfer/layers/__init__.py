@@ -17,3 +17,4 @@ from kerasfer.layers.pdwres import PDWRes
 from kerasfer.layers.repvgg_dw import RepVGGDW
 from kerasfer.layers.roi_align import RoIAlign
 from kerasfer.layers.spatial_bias import SpatialBias
+from kerasfer.layers.upsampling import NearestUpsampling2D

@@ -38,8 +38,9 @@ class RoIAlign(keras.layers.Layer):
     / GATHER_ND, no rank-5 tensor (for a single box) and is differentiable w.r.t. the
     features. TFLite ops (TF backend): for boxes given at run time, elementwise
     SUB/MUL/ADD/ABS/MAXIMUM/MINIMUM, STRIDED_SLICE, RESHAPE, 4-D TRANSPOSE and
-    BATCH_MATMUL; for `fixed_boxes` the weights are constants folded by the converter,
-    leaving RESHAPE, TRANSPOSE and BATCH_MATMUL.
+    BATCH_MATMUL; for `fixed_boxes` the weights are NumPy constants and each product has
+    the features first and a 2-D constant second (RESHAPE, TRANSPOSE and BATCH_MATMUL or
+    FULLY_CONNECTED), the form the GPU delegate accepts.
 
     Box sources (exactly one): the `boxes` call argument, `(B, 4)` or `(B, N, 4)`; or
     `fixed_boxes`, one box or `N` boxes as lists (the same for every image, e.g. the
@@ -130,17 +131,41 @@ class RoIAlign(keras.layers.Layer):
         x = keras.ops.reshape(x, (-1, cw, ch, c))
         return keras.ops.transpose(x, (0, 2, 1, 3))
 
+    @staticmethod
+    def _fixed_weights(start, end, size, out_size):
+        """`_weights` for one constant box edge pair, in NumPy: `(out_size, size)` float32."""
+        centres = (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) / np.float32(out_size)
+        coords = np.float32(start) * size + centres * np.float32((end - start) * size) - np.float32(0.5)
+        coords = np.clip(coords, 0.0, float(size - 1))
+        pixels = np.arange(size, dtype=np.float32)
+        return np.maximum(0.0, 1.0 - np.abs(coords[:, None] - pixels[None, :])).astype(np.float32)
+
+    def _crop_fixed(self, features, box):
+        """`_crop` for a constant box, with the features as the first matmul operand and a 2-D
+        constant second: the GPU delegate runs that BATCH_MATMUL as a 1x1 convolution, while a
+        constant *first* operand (what `_crop` gives once the converter folds the weights) is
+        rejected."""
+        _, h, w, c = features.shape
+        ch, cw = self.crop_size
+        wy = keras.ops.convert_to_tensor(self._fixed_weights(box[0], box[2], h, ch).T, dtype=self.compute_dtype)
+        wx = keras.ops.convert_to_tensor(self._fixed_weights(box[1], box[3], w, cw).T, dtype=self.compute_dtype)
+        x = keras.ops.transpose(features, (0, 2, 3, 1))  # (B, W, C, H)
+        x = keras.ops.matmul(keras.ops.reshape(x, (-1, w * c, h)), wy)  # (B, W*C, ch)
+        x = keras.ops.transpose(keras.ops.reshape(x, (-1, w, c, ch)), (0, 3, 2, 1))  # (B, ch, C, W)
+        x = keras.ops.matmul(keras.ops.reshape(x, (-1, ch * c, w)), wx)  # (B, ch*C, cw)
+        return keras.ops.transpose(keras.ops.reshape(x, (-1, ch, c, cw)), (0, 1, 3, 2))  # (B, ch, cw, C)
+
     def call(self, features, boxes=None):
         features = keras.ops.convert_to_tensor(features, dtype=self.compute_dtype)
         if self.fixed_boxes is not None:
             if boxes is not None:
                 raise ValueError(f"{self.name} has fixed_boxes; do not pass boxes as well.")
-            const = keras.ops.convert_to_tensor(np.asarray(self.fixed_boxes, dtype="float32"), dtype=self.compute_dtype)
-            ones = keras.ops.ones_like(features[:, :1, 0, 0])  # (B, 1)
-            if len(const.shape) == 1:
-                boxes = ones * const[None, :]
-            else:
-                boxes = ones[:, :, None] * const[None, :, :]
+            fixed = np.asarray(self.fixed_boxes, dtype="float32")
+            if fixed.ndim == 2 and self.box_index is not None:
+                fixed = fixed[self.box_index % fixed.shape[0]]
+            if fixed.ndim == 1:
+                return self._crop_fixed(features, fixed)
+            return keras.ops.stack([self._crop_fixed(features, box) for box in fixed], axis=1)
         elif boxes is None:
             raise ValueError(f"{self.name} needs boxes (B, 4) or (B, N, 4), or fixed_boxes.")
         boxes = keras.ops.cast(boxes, self.compute_dtype)

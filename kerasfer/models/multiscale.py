@@ -61,6 +61,7 @@ from kerasfer.layers.masking_block import BN_EPSILON
 from kerasfer.layers.masking_block import BN_MOMENTUM
 from kerasfer.layers.masking_block import BasicBlock
 from kerasfer.layers.roi_align import RoIAlign
+from kerasfer.layers.upsampling import NearestUpsampling2D
 from kerasfer.models.registry import register_model
 from kerasfer.models.resnet import check_input_shape
 from kerasfer.models.resnet import check_num_classes
@@ -280,8 +281,8 @@ def _fpn(c3, c4, c5, filters, with_upper_levels):
     c5r = keras.layers.Conv2D(filters, 1, name="fpn_c5_reduced")(c5)
     c4r = keras.layers.Conv2D(filters, 1, name="fpn_c4_reduced")(c4)
     c3r = keras.layers.Conv2D(filters, 1, name="fpn_c3_reduced")(c3)
-    p4 = keras.layers.Add(name="fpn_p4_merged")([keras.layers.UpSampling2D(2, name="fpn_p5_upsampled")(c5r), c4r])
-    p3 = keras.layers.Add(name="fpn_p3_merged")([keras.layers.UpSampling2D(2, name="fpn_p4_upsampled")(p4), c3r])
+    p4 = keras.layers.Add(name="fpn_p4_merged")([NearestUpsampling2D(2, name="fpn_p5_upsampled")(c5r), c4r])
+    p3 = keras.layers.Add(name="fpn_p3_merged")([NearestUpsampling2D(2, name="fpn_p4_upsampled")(p4), c3r])
     p3 = keras.layers.Conv2D(filters, 3, padding="same", name="fpn_p3")(p3)
     if not with_upper_levels:
         return [p3]

@@ -67,7 +67,7 @@ def test_fixed_boxes_equal_dynamic_boxes():
     np.testing.assert_allclose(
         np.asarray(RoIAlign(3, fixed_boxes=fixed)(feats)),
         np.asarray(RoIAlign(3)(feats, np.broadcast_to(boxes[:1], boxes.shape))),
-        atol=1e-6,
+        atol=1e-5,  # the fixed-box path multiplies in another order (features first)
     )
 
 
@@ -161,3 +161,35 @@ def test_tflite_ops_have_no_gather():
     interp.invoke()
     out = interp.get_tensor(interp.get_output_details()[0]["index"])
     np.testing.assert_allclose(out, np.asarray(model([feats, boxes])), atol=1e-5)
+
+
+def test_fixed_boxes_n_boxes_and_box_index_equal_dynamic_boxes():
+    feats, boxes = _data(n=3)
+    fixed = boxes[0].tolist()
+    same = np.broadcast_to(boxes[:1], boxes.shape)
+    np.testing.assert_allclose(
+        np.asarray(RoIAlign((2, 3), fixed_boxes=fixed)(feats)), np.asarray(RoIAlign((2, 3))(feats, same)), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        np.asarray(RoIAlign((2, 3), fixed_boxes=fixed, box_index=-1)(feats)),
+        np.asarray(RoIAlign((2, 3), box_index=-1)(feats, same)),
+        atol=1e-5,
+    )
+
+
+@pytest.mark.tf_only
+@pytest.mark.tflite
+def test_fixed_boxes_export_passes_the_gpu_check():
+    # A constant first BATCH_MATMUL operand (the folded weights) is rejected by the GPU delegate.
+    from kerasfer.export import gpu_check
+    from kerasfer.export import tflite
+
+    inp = keras.Input((8, 8, 4))
+    model = keras.Model(inp, RoIAlign(3, fixed_boxes=[[0.1, 0.2, 0.9, 0.7], [0, 0, 0.5, 0.5]], box_index=0)(inp))
+    content = tflite.convert(model, "fp32")
+    report = gpu_check.check(content)
+    assert report.ok, str(report)
+    feats, _ = _data(batch=1, h=8, w=8, c=4)
+    from kerasfer.export.evaluate import TFLiteRunner
+
+    np.testing.assert_allclose(TFLiteRunner(content).predict(feats), np.asarray(model(feats)), atol=1e-5)
