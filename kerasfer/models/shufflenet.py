@@ -351,9 +351,6 @@ def LFERLDL(
         normalization: `"imagenet"` (default), `"rafdb"` or a `(mean, std)` pair.
         shuffle_method: `"concat"` (default; also runs on the OpenGL fallback) or
             `"transpose"` (see `kerasfer.layers.ChannelShuffle`).
-        stem_pool: keep the stem's 3x3 stride-2 max pooling (default, as in the paper).
-            `False` drops it (total stride 16 instead of 32), for small faces: at 48x48 the
-            last stage then sees a 3x3 map instead of 2x2 (at 64x64), for about 2x the MACs.
 
     Returns:
         A `keras.Model`.
