@@ -99,7 +99,9 @@ def epoch_schedule(config, total_epochs=None):
 
     Returns None for `"plateau"` (handled by `ReduceLROnPlateau`) and for a constant rate
     without warm-up. `total_epochs`, a callable, gives the number of epochs the cosine
-    schedule anneals over at each call (a `TimeBudget`'s plan); default `config.epochs`.
+    schedule anneals over at each call (a `TimeBudget`'s plan; it then reaches `min_lr` on
+    the last planned epoch, where PyTorch's `T_max = epochs` would stop one step short);
+    default `config.epochs`.
     """
     lr0 = float(config.learning_rate)
     warm = int(config.warmup_epochs)
@@ -114,8 +116,10 @@ def epoch_schedule(config, total_epochs=None):
         if kind == "constant":
             return lr0
         if kind == "cosine":  # CosineAnnealingLR(T_max=epochs - warmup, eta_min=min_lr)
-            epochs = int(total_epochs()) if total_epochs is not None else int(config.epochs)
-            t_max = max(1, epochs - warm)
+            if total_epochs is None:
+                t_max = max(1, int(config.epochs) - warm)
+            else:  # a budget's plan: reach min_lr on the last epoch that fits (the run may end there)
+                t_max = max(1, int(total_epochs()) - warm - 1)
             return config.min_lr + (lr0 - config.min_lr) * (1 + math.cos(math.pi * min(e, t_max) / t_max)) / 2
         if kind == "step":
             return lr0 * config.gamma ** (e // max(1, config.step_size))
