@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 
 import keras
 import numpy as np
@@ -152,8 +153,6 @@ class TimeBudget(keras.callbacks.Callback):
 
     def __init__(self, budget_s, max_epochs, start=None, safety=1.1, clock=None):
         super().__init__()
-        import time
-
         if not (budget_s > 0):
             raise ValueError(f"budget_s must be > 0, got {budget_s!r}.")
         self.budget_s = float(budget_s)
