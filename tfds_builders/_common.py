@@ -1,7 +1,12 @@
 """Helpers shared by the kerasfer TFDS builders.
 
-- `require_files`: checks `manual_dir` and raises an `AssertionError` that names every
-  expected path (and the dataset's download instructions) when something is missing.
+- `require_files`: checks `manual_dir` and raises `MissingManualFiles` (an `AssertionError`)
+  that names every expected path (and the dataset's download instructions) when something is
+  missing. The files it finds are reported to every active `record_manual_files()` block, which
+  is how `kerasfer.data.datasets` learns what a prepared dataset was built from.
+- `ManualFilesError`: what builders raise when a manual file is there but unusable (wrong
+  columns, no rows, not a readable archive). It is an `AssertionError`, as TFDS and its builder
+  tests expect; `kerasfer.data.datasets` turns it into a `ValueError` for its callers.
 - `ImageChecker`: decodes every image before it is written; a corrupt or unreadable image is
   skipped, counted per split, and reported (a warning naming the files, and the final counts
   in `ImageChecker.skipped` / `SKIPPED_IMAGES`), never silently dropped.
@@ -11,6 +16,7 @@ Only `epath` / `tf.io.gfile` touch the file system (TFDS's builder tests forbid 
 """
 
 import collections
+import contextlib
 import logging
 
 import numpy as np
@@ -22,6 +28,48 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 # dataset name -> split -> list of skipped file descriptions (filled while generating)
 SKIPPED_IMAGES: dict[str, dict[str, list[str]]] = collections.defaultdict(lambda: collections.defaultdict(list))
+
+
+class ManualFilesError(AssertionError):
+    """A manual file of a dataset is missing or is not what the builder expects (the message names it)."""
+
+
+class MissingManualFiles(ManualFilesError):
+    """Expected manual files are missing; `missing` lists them, `manual_dir` is the folder looked in (or None)."""
+
+    def __init__(self, message, *, dataset, manual_dir, missing, instructions=""):
+        super().__init__(message)
+        self.dataset = dataset
+        self.manual_dir = manual_dir
+        self.missing = list(missing)
+        self.instructions = instructions
+
+
+# One list per active `record_manual_files()` block; `require_files` appends what it finds.
+_RECORDERS: list[list[dict]] = []
+
+
+@contextlib.contextmanager
+def record_manual_files():
+    """Collects the manual files that `require_files` finds while the block runs.
+
+    Yields a list that fills with one dict per expected entry found: `root` (the manual_dir as
+    given), `name` (the relative path found) and `alternatives` (the entry's relative paths, in
+    the order `require_files` tries them). Duplicates (an entry looked up twice) are dropped.
+    """
+    used: list[dict] = []
+    _RECORDERS.append(used)
+    try:
+        yield used
+    finally:
+        _RECORDERS.remove(used)
+
+
+def _report_found(root, name, alternatives):
+    item = {"root": str(root), "name": str(name), "alternatives": [str(a) for a in alternatives]}
+    for used in _RECORDERS:
+        if item not in used:
+            used.append(item)
 
 
 def as_path(p) -> epath.Path:
@@ -39,7 +87,7 @@ def find_first(root, candidates):
 
 
 def require_files(dataset, manual_dir, expected, instructions=""):
-    """Raises an AssertionError naming the expected paths when any entry of `expected` is missing.
+    """Raises `MissingManualFiles` (an AssertionError) naming the expected paths when any entry is missing.
 
     Args:
         dataset: dataset name for the message.
@@ -52,21 +100,30 @@ def require_files(dataset, manual_dir, expected, instructions=""):
         The list of found paths (one per entry).
     """
     root = as_path(manual_dir) if manual_dir is not None else None
-    found, missing = [], []
+    found, names, missing = [], [], []
     for entry in expected:
         alts = (entry,) if isinstance(entry, str) else tuple(entry)
-        hit = find_first(root, alts) if root is not None and root.exists() else None
+        hit = None
+        if root is not None and root.exists():
+            hit = next((a for a in alts if (root / a).exists()), None)
         if hit is None:
             missing.append(" or ".join(str((root or epath.Path("<manual_dir>")) / a) for a in alts))
-        found.append(hit)
+        names.append((hit, alts))
+        found.append(root / hit if hit is not None else None)
     if missing:
         where = f"manual_dir {root}" if root is not None else "no manual_dir"
         exists = "" if root is None or root.exists() else " (the directory does not exist)"
-        raise AssertionError(
+        raise MissingManualFiles(
             f"{dataset}: missing manual files in {where}{exists}. Expected:\n  - "
             + "\n  - ".join(missing)
-            + (f"\n\n{instructions.strip()}" if instructions else "")
+            + (f"\n\n{instructions.strip()}" if instructions else ""),
+            dataset=dataset,
+            manual_dir=root,
+            missing=missing,
+            instructions=instructions,
         )
+    for hit, alts in names:
+        _report_found(root, hit, alts)
     return found
 
 

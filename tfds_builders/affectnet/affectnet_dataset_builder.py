@@ -90,7 +90,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             reader = csv.DictReader(f)
             missing = set(COLUMNS) - set(reader.fieldnames or [])
             if missing:
-                raise AssertionError(f"affectnet: {csv_path} lacks columns {sorted(missing)}.")
+                raise _common.ManualFilesError(f"affectnet: {csv_path} lacks columns {sorted(missing)}.")
             for row in reader:
                 expr = int(float(row["expression"]))
                 if not 0 <= expr <= 7 or table[expr] < 0:

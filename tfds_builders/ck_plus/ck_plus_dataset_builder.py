@@ -62,14 +62,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 raise ValueError(f"ck_plus: {label_file} holds code {code}, expected 0..7.")
             frames = _common.list_images(images / subject / seq)
             if len(frames) < NUM_PEAK_FRAMES + 1:
-                raise AssertionError(
+                raise _common.ManualFilesError(
                     f"ck_plus: {images / subject / seq} has {len(frames)} frames; a labelled sequence needs at least "
                     f"{NUM_PEAK_FRAMES + 1}."
                 )
             by_subject[subject].append((frames[0], NATIVE_TO_LABEL[0]))
             by_subject[subject].extend((f, NATIVE_TO_LABEL[code]) for f in frames[-NUM_PEAK_FRAMES:])
         if not by_subject:
-            raise AssertionError(f"ck_plus: no */*/*_emotion.txt label files under {emotion}.\n\n{_MANUAL}")
+            raise _common.ManualFilesError(f"ck_plus: no */*/*_emotion.txt label files under {emotion}.\n\n{_MANUAL}")
         return _folds.fold_split_generators(self, by_subject, self._generate_examples)
 
     def _generate_examples(self, split, items):

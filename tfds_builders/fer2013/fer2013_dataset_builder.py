@@ -49,19 +49,28 @@ config `folder` (the Kaggle "msambare/fer2013" image-folder copy):
 
 def open_fer2013_csv(manual_dir, dl_manager=None):
     """Yields the rows (dicts) of fer2013.csv found in `manual_dir` (plain or in the tar.gz)."""
-    path = _common.require_files("fer2013", manual_dir, [CSV_CANDIDATES], _MANUAL)[0]
-    if path.name.endswith(".tar.gz") or path.name.endswith(".tgz"):
-        import tarfile
+    import tarfile
 
-        with path.open("rb") as raw, tarfile.open(fileobj=raw, mode="r:gz") as tar:
-            member = next((m for m in tar.getmembers() if m.name.endswith("fer2013.csv")), None)
-            if member is None:
-                raise AssertionError(f"fer2013: {path} holds no fer2013.csv (members: {tar.getnames()[:10]}).")
-            with tar.extractfile(member) as f:
-                yield from csv.DictReader(io.TextIOWrapper(f, encoding="utf-8", newline=""))
-    else:
-        with path.open("r") as f:
-            yield from csv.DictReader(f)
+    path = _common.require_files("fer2013", manual_dir, [CSV_CANDIDATES], _MANUAL)[0]
+    try:
+        if path.name.endswith(".tar.gz") or path.name.endswith(".tgz"):
+            with path.open("rb") as raw, tarfile.open(fileobj=raw, mode="r:gz") as tar:
+                member = next((m for m in tar.getmembers() if m.name.endswith("fer2013.csv")), None)
+                if member is None:
+                    raise _common.ManualFilesError(
+                        f"fer2013: {path} holds no fer2013.csv (members: {tar.getnames()[:10]})."
+                    )
+                with tar.extractfile(member) as f:
+                    yield from csv.DictReader(io.TextIOWrapper(f, encoding="utf-8", newline=""))
+        else:
+            with path.open("r") as f:
+                yield from csv.DictReader(f)
+    except (tarfile.TarError, EOFError, OSError, UnicodeDecodeError, csv.Error) as e:
+        # A truncated or corrupt download: name the file rather than fail deep inside tarfile/gzip.
+        raise _common.ManualFilesError(
+            f"fer2013: cannot read {path} ({type(e).__name__}: {e}); it is not a readable "
+            "fer2013.csv / fer2013.tar.gz. Download it again."
+        ) from e
 
 
 def parse_pixels(text, size=48):
@@ -84,7 +93,9 @@ def read_fer2013(manual_dir, dataset="fer2013"):
         if i == 0:
             missing = {"emotion", "pixels", "Usage"} - set(row)
             if missing:
-                raise AssertionError(f"{dataset}: fer2013.csv lacks columns {sorted(missing)} (has {sorted(row)}).")
+                raise _common.ManualFilesError(
+                    f"{dataset}: fer2013.csv lacks columns {sorted(missing)} (has {sorted(row)})."
+                )
         usage = (row.get("Usage") or "").strip()
         split = USAGE_TO_SPLIT.get(usage)
         if split is None:
@@ -101,7 +112,7 @@ def read_fer2013(manual_dir, dataset="fer2013"):
             reason = f"emotion {row.get('emotion')!r} not in 0..6"
         out.setdefault(split, []).append((i, emotion, img, reason))
     if n == 0:
-        raise AssertionError(f"{dataset}: fer2013.csv in {manual_dir} has no rows.")
+        raise _common.ManualFilesError(f"{dataset}: fer2013.csv in {manual_dir} has no rows.")
     return out
 
 
@@ -174,7 +185,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         checker = _common.ImageChecker(self.name, split)
         classes = [c for c in FOLDER_CLASSES if (root / c).exists()]
         if not classes:
-            raise AssertionError(
+            raise _common.ManualFilesError(
                 f"{self.name}: {root} holds none of the class folders {list(FOLDER_CLASSES)}.\n\n{_MANUAL}"
             )
         names = label_names("fer2013")

@@ -79,7 +79,7 @@ def read_votes(manual_dir):
         header = next(reader, None)
         expected = ["Usage", "Image name", *VOTE_COLUMNS]
         if header is None or [h.strip() for h in header] != expected:
-            raise AssertionError(f"ferplus: {path} header is {header}, expected {expected}.")
+            raise _common.ManualFilesError(f"ferplus: {path} header is {header}, expected {expected}.")
         for r in reader:
             name = r[1].strip() if len(r) > 1 else ""
             try:

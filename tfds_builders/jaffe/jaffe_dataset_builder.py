@@ -49,7 +49,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 continue
             by_subject[parts[0].upper()].append(path)
         if not by_subject:
-            raise AssertionError(
+            raise _common.ManualFilesError(
                 f"jaffe: no JAFFE images (<POSER>.<CODE><n>.<id>.tiff) found in {folder}. Expected e.g. "
                 f"{folder / 'KA.AN1.39.tiff'}.\n\n{_MANUAL}"
             )

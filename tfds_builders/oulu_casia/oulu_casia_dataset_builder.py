@@ -58,7 +58,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 label = names.index(canonical_name(emo))
                 by_subject[subject_dir.name].extend((f, label) for f in frames[-NUM_PEAK_FRAMES:])
         if not by_subject:
-            raise AssertionError(f"oulu_casia: no <subject>/<Emotion>/*.jpeg sequences under {root}.\n\n{_MANUAL}")
+            raise _common.ManualFilesError(
+                f"oulu_casia: no <subject>/<Emotion>/*.jpeg sequences under {root}.\n\n{_MANUAL}"
+            )
         return _folds.fold_split_generators(self, by_subject, self._generate_examples)
 
     def _generate_examples(self, split, items):

@@ -76,7 +76,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         checker = _common.ImageChecker(self.name, split)
         found = [c for c in CLASS_FOLDERS if (root / c).exists()]
         if not found:
-            raise AssertionError(f"sfew: {root} holds none of the class folders {list(CLASS_FOLDERS)}.\n\n{_MANUAL}")
+            raise _common.ManualFilesError(
+                f"sfew: {root} holds none of the class folders {list(CLASS_FOLDERS)}.\n\n{_MANUAL}"
+            )
         for cls in found:
             label = names.index(canonical_name(cls))
             for path in _common.list_images(root / cls):
