@@ -17,6 +17,10 @@ Presets (`AUGMENTATIONS`):
   erasing with torchvision's default area (0.02, 0.33), p=0.5.
 - `"rmn"`: flip + rotation up to 30 degrees (residual masking network's FER2013 recipe).
 - `"lfer_ldl"`: flip.
+- `"fer2013"`: ours, for small grayscale faces trained from scratch (`resnet18_fer2013`):
+  flip; a rotation of up to 10 degrees, a zoom of up to 10 % in or out and a shift of up to
+  10 % (about 5 px at 48 px, like the usual 44-of-48 random crop), all with reflected borders
+  so no black frame teaches the model a shortcut; random erasing (p=0.5, area (0.02, 0.2)).
 
 Differences from torchvision (documented, deliberate):
 
@@ -160,6 +164,34 @@ def _rmn(input_shape, seed=None):
     )
 
 
+def _fer2013(input_shape, seed=None):
+    import keras
+
+    h, w, c = input_shape
+    return BatchAugmenter(
+        [
+            (
+                1.0,
+                [
+                    keras.layers.RandomFlip("horizontal", seed=_seed(seed, 1)),
+                    keras.layers.RandomRotation(10 / 360, fill_mode="reflect", seed=_seed(seed, 2)),
+                    keras.layers.RandomZoom((-0.1, 0.1), fill_mode="reflect", seed=_seed(seed, 5)),
+                    keras.layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=_seed(seed, 3)),
+                ],
+            ),
+            (
+                1.0,
+                [
+                    keras.layers.RandomErasing(
+                        factor=(0.5, 0.5), scale=(0.02, 0.2), fill_value=_erasing_fill(c), seed=_seed(seed, 4)
+                    )
+                ],
+            ),
+        ],
+        seed,
+    )
+
+
 # name -> factory(input_shape, seed=None) -> BatchAugmenter or None (identity)
 AUGMENTATIONS: dict[str, Callable] = {
     "none": _none,
@@ -168,6 +200,7 @@ AUGMENTATIONS: dict[str, Callable] = {
     "lfnsb_affectnet": _lfnsb_affectnet,
     "rmn": _rmn,
     "lfer_ldl": _flip,
+    "fer2013": _fer2013,
 }
 
 

@@ -8,6 +8,20 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def channel_stats(mean, std, channels):
+    """Per-channel `(mean, std)` lists for a `channels`-channel input.
+
+    A grayscale (1-channel) input of a model whose statistics are per RGB channel uses
+    their averages (ImageNet: mean 0.449, std 0.226), as torchvision's `Grayscale` +
+    single-channel normalisation do.
+    """
+    mean = list(mean) if isinstance(mean, list | tuple) else [float(mean)]
+    std = list(std) if isinstance(std, list | tuple) else [float(std)]
+    if channels == 1 and len(mean) > 1:
+        mean, std = [sum(mean) / len(mean)], [sum(std) / len(std)]
+    return mean, std
+
+
 @kerasfer_export("kerasfer.layers.ImageNormalization")
 class ImageNormalization(keras.layers.Layer):
     """Maps raw pixels in [0, 255] to the normalised input a model was designed for.

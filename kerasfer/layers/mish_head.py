@@ -19,7 +19,7 @@ class MishHead(keras.layers.Layer):
     Mish (`x * tanh(softplus(x))`). The paper's figure is not available and its ablation
     reports only +0.02M parameters and +0.03M FLOPs over the FC head, so the module must
     work on the pooled `1 x 1` map (any convolution on the 7x7 map would cost >= 0.4M
-    MACs). The layout is therefore our choice (kerasfer spec 3.3), made configurable:
+    MACs). The layout is therefore our choice (see `docs/models.md`), made configurable:
 
     global average pooling (kept as `(B, 1, 1, C)`) -> depthwise 1x1 conv (depth
     multiplier `depth_multiplier`, no bias) -> BatchNorm -> Mish -> [optional pointwise

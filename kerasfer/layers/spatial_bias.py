@@ -1,4 +1,6 @@
-"""Spatial Bias (Go et al., 2023) as used by LFNSB's head."""
+"""Spatial Bias as used by LFNSB's head (Go and Ryu, "Spatial Bias for Attention-free Non-local Neural
+Networks", Expert Systems with Applications 238, 122053, 2024).
+"""
 
 import keras
 

@@ -1,11 +1,32 @@
 """The LFNSB family: LFNSB, its LFN backbone, MFN (MixedFeatureNet) and MobileFaceNet.
 
-Paper: "LFNSB: Lightweight Face Network with Spatial Bias for facial expression recognition"
-(code: 1chenchen22/LFNSB, `LFN.py`, `LFNSB2.py`). MFN is DDAMFN's `MixedFeatureNet`
-(SainingZhang/DDAMFN); MobileFaceNet follows TreB1eN/InsightFace_Pytorch `model.py`.
-Everything here follows the reference code where it and the paper disagree (see
-ARCHITECTURES.md section 2): the code's expansions (96, 96, 192, 192, 768, 342), and the code's
-head (RepVGGDW -> SpatialBias -> flatten -> Dense), which is what gives the paper's 2.676M.
+Papers and reference code:
+
+* LFNSB and LFN: Xuefeng Chen and Liangyu Huang, "A Lightweight Model Enhancing Facial
+  Expression Recognition with Spatial Bias and Cosine-Harmony Loss", Computation 12(10), 201,
+  2024, DOI 10.3390/computation12100201 (preprint: Preprints.org 202408.1304, August 2024).
+  Code: https://github.com/1chenchen22/LFNSB (`LFN.py`, `LFNSB2.py`).
+* MFN: Saining Zhang, Yuhang Zhang, Ye Zhang, Yufei Wang and Zhigang Song, "A Dual-Direction
+  Attention Mixed Feature Network for Facial Expression Recognition" (DDAMFN), Electronics
+  12(17), 3595, 2023, DOI 10.3390/electronics12173595. Code:
+  https://github.com/SainingZhang/DDAMFN (`networks/MixedFeatureNet.py`).
+* MobileFaceNet: Sheng Chen, Yang Liu, Xiang Gao and Zhen Han, "MobileFaceNets: Efficient CNNs
+  for Accurate Real-Time Face Verification on Mobile Devices", CCBR 2018, pp. 428-438,
+  arXiv:1804.07573. Layout as https://github.com/TreB1eN/InsightFace_Pytorch (`model.py`).
+
+Where the LFNSB paper and its released code disagree, this module follows the code, because
+only the code reproduces the paper's own 2.676M parameters: the bottleneck expansions are the
+code's 96, 96, 192, 192, 768, 342 (the paper's Table 1 lists MFN's expansion factors), and the
+head is the code's RepVGGDW -> SpatialBias -> flatten -> Dense (the paper describes upsampling
+the spatial-bias map and concatenating it with the features; that reading is
+`LFNSB(sb_mode="concat")`, a variant). The full list is in `docs/models.md`.
+
+Blocks: `kerasfer.layers.Conv2dBN`, `kerasfer.layers.MixBottleneck` (with
+`kerasfer.layers.MixConv` and `kerasfer.layers.CoordinateAttention`), `kerasfer.layers.RepVGGDW`,
+`kerasfer.layers.SpatialBias`, `kerasfer.layers.GDConv`, `kerasfer.layers.ImageNormalization`.
+Loss: `kerasfer.losses.CosineHarmonyLoss` (train with `kerasfer.losses.with_cosine_harmony`).
+Training presets (`kerasfer.training.presets`): `lfnsb_rafdb`, `lfnsb_affectnet`,
+`lfnsb_fer2013`, `lfnsb_ferplus`. Tests: `tests/models/test_lfnsb.py`.
 
 All four take raw `[0, 255]` RGB pixels (ImageNet normalisation inside the model) at 112x112 by
 default. Measured here at 112x112: parameters with `kerasfer.utils.count_params` (trainable
@@ -36,11 +57,9 @@ from kerasfer.models.registry import register_model
 from kerasfer.models.weights import load_weights
 from kerasfer.models.weights import resolve_weights
 
-LFNSB_PAPER = (
-    "LFNSB: Lightweight Face Network with Spatial Bias for facial expression recognition (code 1chenchen22/LFNSB)"
-)
-MFN_PAPER = "Zhang et al., DDAMFN: Dual-Direction Attention Mixed Feature Network (MixedFeatureNet), Electronics 2023"
-MOBILEFACENET_PAPER = "Chen et al., MobileFaceNets: Efficient CNNs for Real-Time Face Verification, CCBR 2018"
+LFNSB_PAPER = "Chen and Huang, LFNSB (Spatial Bias + Cosine-Harmony), Computation 2024, DOI 10.3390/computation12100201"
+MFN_PAPER = "Zhang et al., DDAMFN (MixedFeatureNet backbone), Electronics 2023, DOI 10.3390/electronics12173595"
+MOBILEFACENET_PAPER = "Chen et al., MobileFaceNets, CCBR 2018, arXiv:1804.07573"
 
 # Architecture as data. Each stage: (name, filters, expansion, kernel_sizes, splits, strides, repeats).
 # A stage with strides 2 is one transition block without shortcut; a stage with strides 1 is

@@ -1,14 +1,23 @@
-"""Multi-scale feature-fusion FER network with emotion-region pooling (paper 004).
+"""Multi-scale feature-fusion FER network with emotion-region pooling.
 
-The paper ("deep multi-scale feature fusion network for emotion detection", Keras/TF,
-no public code) builds a ResNet + RetinaNet-style FPN (P3 from C3, no P2; P6 a 3x3/2
-conv, P7 ReLU + 3x3/2 conv on P6), detects the face and the facial organs, pools them
-with RoIAlign on P3 (the level rule `k = 4 + log2(sqrt(wh)/224)` gives P3 for every
-region) and fuses three scales: organ regions at 14x14, the face region at 56x56 and the
-whole P3 map, each through a residual block and global average pooling; the three
-vectors are concatenated, then dropout 0.5 and the classifier. The paper reports 88.23 %
-overall / 87.63 % mean-class accuracy on its own 5:1 RAF-DB split, and no parameter
-count. Trained with a focal cross-entropy.
+Paper: Zhang Ning, Zhang Xiufeng, Fu Xingkui and Qi Guobin, "A Multi-scale Attention-based
+Facial Emotion Recognition Method Based on Deep Learning", Instrumentation 9(3), 2022, DOI
+10.15878/j.cnki.instrumentation.2022.03.005. Written for Keras/TensorFlow; no public code.
+Related work it builds on: the FPN (Lin et al., "Feature Pyramid Networks for Object
+Detection", CVPR 2017, arXiv:1612.03144), RetinaNet and its focal loss (Lin, Goyal, Girshick,
+He and Dollar, "Focal Loss for Dense Object Detection", ICCV 2017, arXiv:1708.02002; Keras
+reference implementation https://github.com/fizyr/keras-retinanet), RoIAlign (He et al.,
+"Mask R-CNN", ICCV 2017, arXiv:1703.06870) and a ResNet trunk (He et al., CVPR 2016,
+arXiv:1512.03385).
+
+The paper ("a deep multi-scale feature fusion network for emotion detection") builds a
+ResNet + RetinaNet-style FPN (P3 from C3, no P2; P6 a 3x3/2 conv, P7 ReLU + 3x3/2 conv on
+P6), detects the face and the facial organs, pools them with RoIAlign on P3 (the level
+rule `k = 4 + log2(sqrt(wh)/224)` gives P3 for every region) and fuses three scales: organ
+regions at 14x14, the face region at 56x56 and the whole P3 map, each through a residual
+block and global average pooling; the three vectors are concatenated, then dropout 0.5 and
+the classifier. The paper reports 88.23 % overall / 87.63 % mean-class accuracy on its own
+5:1 RAF-DB split, and no parameter count. Trained with a focal cross-entropy.
 
 Our reading of what the paper leaves open (documented defaults):
 
@@ -47,6 +56,13 @@ model.compile(optimizer="adam",
 boxes = kerasfer.models.multiscale.regions_from_landmarks(landmarks, image_size=224)
 model.fit([images, boxes], one_hot_labels, batch_size=32, epochs=50)
 ```
+
+Blocks: `kerasfer.layers.RoIAlign`, `kerasfer.layers.BasicBlock`,
+`kerasfer.layers.NearestUpsampling2D`, `kerasfer.layers.ImageNormalization`; the trunk is
+`kerasfer.models.resnet.resnet_stages`. Losses: `kerasfer.losses.CategoricalFocalLoss`,
+`kerasfer.losses.BinaryFocalLoss`. Training preset (`kerasfer.training.presets`):
+`multiscale_rafdb`. Tests: `tests/models/test_multiscale.py`. Paper-vs-code notes:
+`docs/models.md`.
 """
 
 import math
@@ -68,7 +84,10 @@ from kerasfer.models.resnet import check_num_classes
 from kerasfer.models.resnet import resnet_stages
 from kerasfer.models.weights import load_weights
 
-PAPER = "Deep multi-scale feature fusion network with emotion-region detection for FER (paper 004)"
+PAPER = (
+    "Zhang et al., Multi-scale Attention-based Facial Emotion Recognition, Instrumentation 2022, "
+    "DOI 10.15878/j.cnki.instrumentation.2022.03.005"
+)
 
 # The standard 5-point template of an aligned 112x112 face (x, y): left eye, right eye,
 # nose tip, left mouth corner, right mouth corner.
@@ -351,7 +370,7 @@ def MultiScaleFER(
     head_convs=2,
     name="multiscale_fer",
 ):
-    """Multi-scale feature-fusion FER network (paper 004) with RoIAlign region pooling.
+    """Multi-scale feature-fusion FER network (Zhang et al., 2022) with RoIAlign region pooling.
 
     ResNet + FPN; the face box (56x56 RoIAlign on P3), the organ boxes (14x14 each) and the
     whole P3 map each go through a residual block and global average pooling; the three

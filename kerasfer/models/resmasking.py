@@ -1,7 +1,19 @@
-"""Residual Masking Network (RMN) and the Residual Masking Reconstruction Network (paper 003).
+"""Residual Masking Network (RMN) and the Residual Masking Reconstruction Network.
 
-RMN (Pham, Vu and Tran, ICPR 2020; code phamquiluan/ResidualMaskingNetwork,
-`resmasking_dropout1`): a torchvision ResNet-34 whose stage outputs are each multiplied
+Papers and reference code:
+
+* RMN: L. Pham, T. H. Vu and T. A. Tran, "Facial Expression Recognition Using Residual Masking
+  Network", 25th International Conference on Pattern Recognition (ICPR 2020, held 2021),
+  pp. 4513-4519, DOI 10.1109/ICPR48806.2021.9411919. Code:
+  https://github.com/phamquiluan/ResidualMaskingNetwork (`models/resmasking.py`,
+  `models/masking.py`; the model is `resmasking_dropout1`).
+* Reconstruction network: Jianing Shen and Hongmei Li, "Facial Expression Recognition Method
+  Based on Residual Masking Reconstruction Network", Journal of Information Processing
+  Systems 19(3), pp. 323-333, 2023; DOI not given in the paper. No public code.
+* Trunk: He, Zhang, Ren and Sun, "Deep Residual Learning for Image Recognition", CVPR 2016,
+  arXiv:1512.03385 (torchvision layout, `kerasfer.models.resnet`).
+
+RMN: a torchvision ResNet-34 whose stage outputs are each multiplied
 by `1 + M`, `M` the output of a U-Net-like `MaskingBlock` of depth 4/3/2/1 after stages
 1/2/3/4, then global average pooling, Dropout(0.4) and a linear classifier.
 
@@ -17,7 +29,7 @@ layer is `ImageNormalization(mean=0, std=1)` (x / 255). conv1 takes exactly 3 ch
 the channel: `np.repeat(gray[..., None], 3, -1)`). Height and width must be multiples
 of 32 (the masks' pooling and upsampling must line up at every stage).
 
-Reconstruction network (Shen and Li, paper 003): the paper adds `L_rec = |p - p'|_1`,
+Reconstruction network (Shen and Li, JIPS 2023): the paper adds `L_rec = |p - p'|_1`,
 `p'` an image "reconstructed by upsampling the mask image", and a binary cross-entropy
 `L_margin`; it leaves the decoder, the mask used and the loss weights unspecified. Our
 reading (documented, not the paper's code, which is not public): the masked stage-1
@@ -38,6 +50,12 @@ model.compile(
 )
 model.fit(images, {"predictions": one_hot, "reconstruction": images / 255.0})
 ```
+
+Blocks: `kerasfer.layers.MaskingBlock` (with its `kerasfer.layers.BasicBlock`),
+`kerasfer.layers.ImageNormalization`; the trunk is `kerasfer.models.resnet.resnet_stages`.
+Losses: `kerasfer.losses.ReconstructionL1`, `kerasfer.losses.MarginBCE`. Training preset
+(`kerasfer.training.presets`): `rmn_fer2013` (the reference's FER2013 recipe). Tests:
+`tests/models/test_resmasking.py`. Paper-vs-code notes: `docs/models.md`.
 """
 
 import keras
@@ -51,8 +69,8 @@ from kerasfer.models.resnet import resnet_stages
 from kerasfer.models.resnet import stage_channels
 from kerasfer.models.weights import load_weights
 
-PAPER_RMN = "Pham, Vu and Tran, Facial Expression Recognition using Residual Masking Network, ICPR 2020"
-PAPER_RECON = "Shen and Li, Facial Expression Recognition Method Based on Residual Masking Reconstruction Network"
+PAPER_RMN = "Pham, Vu and Tran, FER Using Residual Masking Network, ICPR 2020, DOI 10.1109/ICPR48806.2021.9411919"
+PAPER_RECON = "Shen and Li, FER Method Based on Residual Masking Reconstruction Network, JIPS 2023 (decoder ours)"
 DEFAULT_MASK_DEPTHS = (4, 3, 2, 1)
 
 
@@ -236,7 +254,7 @@ def ResMaskingReconstructionNet(
     dropout=0.4,
     name="resmasking_reconstruction",
 ):
-    """Residual Masking Reconstruction Network (paper 003): RMN + an image decoder.
+    """Residual Masking Reconstruction Network (Shen and Li, JIPS 2023): RMN + an image decoder.
 
     Two outputs: `"predictions"` `(B, num_classes)` (as `ResMaskingNet`) and
     `"reconstruction"` `(B, H, W, 3)` in [0, 1], decoded from the masked stage-1 features

@@ -1,7 +1,14 @@
 """SDNet-like: separable convolutions + residuals (Xception) + dense blocks (DenseNet) + CBAM.
 
-SDNet (Zhou, Li, Wang, Liu, "SDNet: Lightweight facial expression recognition for sample
-disequilibrium", ICASSP 2022) combines Xception-style depthwise-separable convolutions
+Paper: Lifang Zhou, Siqin Li, Yi Wang and Junlin Liu, "SDNet: Lightweight Facial Expression
+Recognition for Sample Disequilibrium", IEEE International Conference on Acoustics, Speech
+and Signal Processing (ICASSP) 2022; DOI not given in the paper. No public code. The blocks
+it names: Xception (Chollet, "Xception: Deep Learning with Depthwise Separable
+Convolutions", CVPR 2017, arXiv:1610.02357), DenseNet (Huang et al., "Densely Connected
+Convolutional Networks", CVPR 2017, arXiv:1608.06993) and CBAM (Woo et al., ECCV 2018,
+arXiv:1807.06521).
+
+SDNet combines Xception-style depthwise-separable convolutions
 with residual connections, DenseNet-style dense blocks and CBAM, takes 68x68 inputs and
 has 2.17M parameters. The paper's layer figure is not available and no code is public,
 so the exact layout below is **our design** ("SDNet-like"), tuned to 2.17M parameters:
@@ -32,6 +39,13 @@ and Oulu-CASIA, three of the paper's four datasets, are grayscale) and 2,181,812
 68x68x3, i.e. 0.5% over the paper's 2.17M. MACs (`kerasfer.utils.count_macs(convention="conv")`): 171.0M at
 68x68x1, 173.7M at 68x68x3, 78.0M at 48x48x1. The paper's FLOPs column (5.38M) is not
 plausible as real FLOPs at 68x68 (it is about 2.5x the parameter count).
+
+The paper's other two contributions are training-side: its adaptive class weights
+(equations 1-3) are `kerasfer.training.adaptive_class_weights` and its RO loss (equations
+4-6) is `kerasfer.losses.ROLoss`. Blocks: `kerasfer.layers.CBAM`,
+`kerasfer.layers.ImageNormalization` (the rest are plain Keras layers). Training preset
+(`kerasfer.training.presets`): `sdnet`. Tests: `tests/models/test_sdnet.py`. Paper-vs-code
+notes: `docs/models.md`.
 """
 
 import keras
@@ -42,7 +56,7 @@ from kerasfer.models.registry import register_model
 from kerasfer.models.weights import load_weights
 from kerasfer.models.weights import resolve_weights
 
-PAPER_SDNET = "Zhou, Li, Wang, Liu, SDNet: Lightweight FER for sample disequilibrium, ICASSP 2022"
+PAPER_SDNET = "Zhou, Li, Wang, Liu, SDNet: Lightweight FER for Sample Disequilibrium, ICASSP 2022 (layout ours)"
 
 # The architecture as data.
 SDNET_CONFIG = {

@@ -1,5 +1,19 @@
 """ShuffleNetV2 (torchvision layout) and LFER-LDL (ShuffleNetV2 + PDWRes + Mish output module).
 
+Papers and reference code:
+
+* ShuffleNetV2: Ningning Ma, Xiangyu Zhang, Hai-Tao Zheng and Jian Sun, "ShuffleNet V2:
+  Practical Guidelines for Efficient CNN Architecture Design", ECCV 2018, arXiv:1807.11164.
+  Reference code: torchvision `torchvision/models/shufflenetv2.py`
+  (https://github.com/pytorch/vision).
+* LFER-LDL: Liu Jin, Luo Xiaoshu and Xu Zhaoxing, "Lightweight Facial Expression Recognition
+  Based on Label Distribution Learning" (postprint), ChinaXiv chinaxiv-202204.00070, 2022;
+  DOI not given in the paper. No public code; the closest public analogue (same channel
+  list, a four-quadrant depthwise local branch, a ResNet-50 label-distribution teacher) is
+  EfficientFace: Zengqun Zhao, Qingshan Liu and Feng Zhou, "Robust Lightweight Facial
+  Expression Recognition Network with Label Distribution Training", AAAI 2021, DOI
+  10.1609/aaai.v35i4.16465, code https://github.com/zengqunzhao/EfficientFace.
+
 ShuffleNetV2 follows torchvision's `shufflenetv2.py` exactly (same channel tables,
 repeats `[4, 8, 4]`, bias-free convolutions, no activation after depthwise
 convolutions), so the trainable-parameter counts match PyTorch: 0.5x 348,967 and
@@ -20,6 +34,15 @@ instead of the FC layer. With the FC head it has 1,271,767 parameters at 224x224
 classes (measured from the EfficientFace analogue without its Modulator); the paper
 quotes 1.26M, which is the plain 1.0x network's figure, and +0.01M / +0.02M for PDWRes
 and the output module.
+
+Blocks: `kerasfer.layers.ChannelShuffle`, `kerasfer.layers.PDWRes`, `kerasfer.layers.MishHead`,
+`kerasfer.layers.ImageNormalization`. LFER-LDL's label-distribution learning is a training
+recipe, not part of the model: the teacher is `kerasfer.models.ResNet50Teacher`, the losses
+`kerasfer.losses.LabelDistributionKL` and `kerasfer.losses.ComboLoss`, and
+`kerasfer.training.ldl` runs both stages. Training presets (`kerasfer.training.presets`):
+`lfer_ldl` (the student; `get_ldl_preset("lfer_ldl")` gives teacher and student) and
+`shufflenet_fer2013` (ours, for the packaged ShuffleNetV2 0.5x weights). Tests:
+`tests/models/test_shufflenet.py`. Paper-vs-code notes: `docs/models.md`.
 """
 
 import keras
@@ -28,6 +51,7 @@ from kerasfer.layers.channel_shuffle import ChannelShuffle
 from kerasfer.layers.image_normalization import IMAGENET_MEAN
 from kerasfer.layers.image_normalization import IMAGENET_STD
 from kerasfer.layers.image_normalization import ImageNormalization
+from kerasfer.layers.image_normalization import channel_stats
 from kerasfer.layers.mish_head import MishHead
 from kerasfer.layers.pdwres import PDWRes
 from kerasfer.models.registry import register_model
@@ -55,7 +79,7 @@ NORMALIZATIONS = {
     "rafdb": ((0.5754, 0.4493, 0.4008), (0.2074, 0.1898, 0.1813)),
 }
 
-PAPER_SHUFFLENET = "Ma et al., ShuffleNet V2, ECCV 2018 (torchvision layout)"
+PAPER_SHUFFLENET = "Ma et al., ShuffleNet V2, ECCV 2018, arXiv:1807.11164 (torchvision layout)"
 PAPER_LFER_LDL = "Liu, Luo, Xu, Lightweight FER Based on Label Distribution Learning, ChinaXiv 202204.00070, 2022"
 
 
@@ -73,12 +97,7 @@ def _normalization_stats(normalization, channels):
             raise ValueError(
                 f"normalization must be a preset name or a (mean, std) pair, got {normalization!r}."
             ) from None
-    mean = list(mean) if isinstance(mean, list | tuple) else [float(mean)]
-    std = list(std) if isinstance(std, list | tuple) else [float(std)]
-    if channels == 1 and len(mean) > 1:
-        # Grayscale input: use the average of the per-channel statistics.
-        mean, std = [sum(mean) / len(mean)], [sum(std) / len(std)]
-    return mean, std
+    return channel_stats(mean, std, channels)
 
 
 def _stride2(size):

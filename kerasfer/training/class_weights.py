@@ -1,7 +1,10 @@
 """Class-imbalance weights from class counts (pure NumPy).
 
-`adaptive_class_weights` is SDNet's scheme (paper 002, equations 1-3); inverse-frequency
-and effective-number weights (Cui et al., CVPR 2019) are the usual alternatives. Every
+`adaptive_class_weights` is SDNet's scheme (Zhou, Li, Wang and Liu, "SDNet: Lightweight
+Facial Expression Recognition for Sample Disequilibrium", ICASSP 2022, section 2.2,
+equations 1-3; the log base is not stated there and defaults to natural log here);
+inverse-frequency and effective-number weights (Cui et al., "Class-Balanced Loss Based on
+Effective Number of Samples", CVPR 2019, arXiv:1901.05555) are the usual alternatives. Every
 function returns a float array of one weight per class: pass `class_weight_dict(w)` to
 `model.fit(class_weight=...)`, or `sample_weights(labels, w)` as `sample_weight` to any
 loss.

@@ -26,6 +26,22 @@ def test_teacher_param_count_and_registry():
     assert model.get_layer("features").output.shape[1:] == (7, 7, 2048)
 
 
+def test_resnet18_small_layout():
+    """Half-width ResNet-18 with the small-input stem: 48 px reaches stage 1 at 24x24 and stage 4 at 3x3."""
+    model = models.create_model("resnet18_small")
+    assert model.input_shape == (None, 48, 48, 1) and model.output_shape == (None, 7)
+    assert count_params(model) == 2_805_543
+    assert model.get_layer("features").output.shape[1:] == (3, 3, 256)
+    assert model.get_layer("layer1_1_out").output.shape[1:] == (24, 24, 32)
+    assert count_macs(model) == 84_325_888
+    x = np.random.default_rng(0).uniform(0, 255, (2, 48, 48, 1)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)).sum(-1), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="smallest accepted size is 16x16"):
+        models.create_model("resnet18_small", input_shape=(8, 8, 1))
+    with pytest.raises(ValueError, match="stem must be one of"):
+        ResNet(18, 7, (48, 48, 1), stem="tiny")
+
+
 def test_resnet18_torchvision_count():
     assert count_params(ResNet18()) == 11_689_512  # torchvision resnet18, 1000 classes
 
