@@ -14,8 +14,13 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
+import time
 
 import numpy as np
+
+# At most one progress line per split every this many seconds while a split is read.
+_PROGRESS_SECONDS = 5.0
 
 
 def array_file(directory, dataset: str, split: str) -> pathlib.Path:
@@ -65,8 +70,32 @@ def _decode_webp(data, offsets, shape, path) -> np.ndarray:
     return out
 
 
+def _reporter(progress):
+    """`progress` (a bool, or a callable taking one line) as a callable, or None for no progress."""
+    if progress is None or progress is False:
+        return None
+    if progress is True:
+        return lambda line: print(line, file=sys.stderr, flush=True)
+    if callable(progress):
+        return progress
+    raise TypeError(f"progress must be a bool or a callable taking a line of text; got {progress!r}.")
+
+
+def _num_examples(ds) -> int | None:
+    """The number of examples of a `tf.data.Dataset` when it is known, else None."""
+    try:
+        n = int(ds.cardinality())
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return n if n >= 0 else None
+
+
+def _count(split, n, total) -> str:
+    return f"{split}: {n:,}/{total:,} examples" if total is not None else f"{split}: {n:,} examples"
+
+
 def export_arrays(
-    dataset: str, splits, out_dir, *, data_dir=None, manual_dir=None, overwrite=False, encoding="raw"
+    dataset: str, splits, out_dir, *, data_dir=None, manual_dir=None, overwrite=False, encoding="raw", progress=False
 ) -> list:
     """Writes each split of a TFDS dataset as `.npz` (needs TensorFlow and tensorflow-datasets).
 
@@ -79,31 +108,48 @@ def export_arrays(
         encoding: `"raw"` (uint8 arrays, zlib-compressed) or `"webp"` (lossless WebP per image: about 71% of
             the raw size on FER2013, against 95% for zlib; decoding needs OpenCV). The pixels read back are
             identical either way.
+        progress: True prints progress lines on stderr; a callable is called with each line instead. Per split:
+            `"train: 12,000/28,709 examples"` every few seconds while it is read, then one line when it is read
+            and one when its file is written.
 
     Returns:
         `[(split, path, num_examples)]`.
 
     Raises:
         FileExistsError: a file exists and `overwrite` is False (nothing is written).
-        ValueError: an empty split, or images of different shapes in one split.
+        ValueError: an unknown split (nothing is written), an empty split, or images of different shapes in one
+            split.
     """
     from kerasfer.data import datasets
 
     if encoding not in ("raw", "webp"):
         raise ValueError(f"encoding must be 'raw' or 'webp', got {encoding!r}.")
+    report = _reporter(progress)
     out = pathlib.Path(out_dir)
     targets = [(s, array_file(out, dataset, s)) for s in splits]
     existing = [str(p) for _, p in targets if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{', '.join(existing)} already exist; pass overwrite=True (--overwrite) to replace.")
-    out.mkdir(parents=True, exist_ok=True)
     names = np.asarray(datasets.class_names(dataset))
+    if report:
+        report(f"{dataset}: loading {', '.join(splits)}")
+    # Every split is opened (and the dataset built) before anything is written: a wrong split name fails first.
+    sources = [
+        (split, path, datasets.load(dataset, split, data_dir=data_dir, manual_dir=manual_dir))
+        for split, path in targets
+    ]
+    out.mkdir(parents=True, exist_ok=True)
     written = []
-    for split, path in targets:
+    for split, path, ds in sources:
+        total = _num_examples(ds)
+        start = last = time.perf_counter()
         images, labels = [], []
-        for x, y in datasets.load(dataset, split, data_dir=data_dir, manual_dir=manual_dir).as_numpy_iterator():
+        for x, y in ds.as_numpy_iterator():
             images.append(x)
             labels.append(y)
+            if report and time.perf_counter() - last >= _PROGRESS_SECONDS:
+                last = time.perf_counter()
+                report(_count(split, len(images), total))
         if not images:
             raise ValueError(f"{dataset}/{split} is empty.")
         shapes = {im.shape for im in images}
@@ -112,14 +158,22 @@ def export_arrays(
                 f"{dataset}/{split} has images of {len(shapes)} shapes ({sorted(shapes)[:3]} ...); "
                 "arrays need one shape: prepare the dataset at a fixed size first."
             )
+        if report:
+            report(f"{_count(split, len(images), total)} read; writing {path} ({encoding})")
         tmp = path.with_name(path.name + ".tmp.npz")
         stacked = np.stack(images).astype(np.uint8)
-        if encoding == "webp":
-            np.savez(tmp, labels=np.asarray(labels), class_names=names, **_encode_webp(stacked))
-        else:
-            np.savez_compressed(tmp, images=stacked, labels=np.asarray(labels), class_names=names)
-        os.replace(tmp, path)  # never a half-written file under the real name
+        try:
+            if encoding == "webp":
+                np.savez(tmp, labels=np.asarray(labels), class_names=names, **_encode_webp(stacked))
+            else:
+                np.savez_compressed(tmp, images=stacked, labels=np.asarray(labels), class_names=names)
+            os.replace(tmp, path)  # never a half-written file under the real name
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         written.append((split, path, len(images)))
+        if report:
+            report(f"{split}: wrote {len(images):,} examples in {time.perf_counter() - start:.1f} s")
     return written
 
 

@@ -10,8 +10,12 @@ def register(sub):
         description=(
             "Detects the face in every image under INPUT_DIR, aligns it (five-point similarity transform to the "
             "ArcFace 112x112 template, or a square box crop for box-only detectors) and writes it under OUTPUT_DIR "
-            "at the same relative path. Inputs are never overwritten. Images with no face and unreadable files "
-            "are listed in OUTPUT_DIR/align_summary.json."
+            "at the same relative path. Inputs are never overwritten. Inputs of one folder that would get the same "
+            "output name (face.jpg, face.png) keep their extension in it (face_jpg.png, face_png.png). "
+            "OUTPUT_DIR/align_summary.json maps every input to its output files and lists the images with no face "
+            "and the unreadable files. A later run into OUTPUT_DIR keeps the files it finds (--overwrite replaces "
+            "them) and must use the same settings. Exit status: 0 ok (images with no face are not failures), "
+            "1 some inputs could not be read (listed in the summary, everything else is written), 2 error."
         ),
     )
     p.add_argument("input_dir", help="folder of images (searched recursively)")
@@ -31,7 +35,8 @@ def register(sub):
         help="write dataset splits as .npz files (to train with no TensorFlow, e.g. on JAX GPU machines)",
         description=(
             "Writes each split of DATASET as OUT/<dataset>_<split>.npz (uint8 images as the builder yields them, "
-            "labels, class names). `kerasfer train --dataset DATASET --arrays OUT` trains from them on any backend."
+            "labels, class names). `kerasfer train --dataset DATASET --arrays OUT` trains from them on any backend. "
+            "Progress goes to stderr (none with --quiet), the files written to stdout."
         ),
     )
     a.add_argument("dataset", help="dataset key, e.g. fer2013 or ferplus/majority")
@@ -44,25 +49,23 @@ def register(sub):
         "--encoding", choices=("raw", "webp"), default="raw",
         help="raw uint8 arrays (default) or lossless WebP per image (about 71%% of the size on FER2013)",
     )  # fmt: skip
+    a.add_argument("--quiet", action="store_true", help="no progress lines")
     a.set_defaults(func=_run_arrays)
 
 
 def _run_arrays(args) -> int:
     from kerasfer.data.arrays import export_arrays
 
-    try:
-        written = export_arrays(
-            args.dataset,
-            args.splits,
-            args.out,
-            data_dir=args.data_dir,
-            manual_dir=args.manual_dir,
-            overwrite=args.overwrite,
-            encoding=args.encoding,
-        )
-    except (FileExistsError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    written = export_arrays(
+        args.dataset,
+        args.splits,
+        args.out,
+        data_dir=args.data_dir,
+        manual_dir=args.manual_dir,
+        overwrite=args.overwrite,
+        encoding=args.encoding,
+        progress=not args.quiet,
+    )
     for split, path, n in written:
         print(f"{split}: {n:,} examples -> {path}")
     return 0
@@ -71,26 +74,28 @@ def _run_arrays(args) -> int:
 def _run(args) -> int:
     from kerasfer.data.align import align_folder
 
-    try:
-        summary = align_folder(
-            args.input_dir,
-            args.output_dir,
-            detector=args.detector,
-            output_size=args.size,
-            margin=args.margin,
-            min_face_size=args.min_face_size,
-            all_faces=args.all_faces,
-            overwrite=args.overwrite,
-            image_format=None if args.format == "same" else args.format,
-            progress=not args.quiet,
-        )
-    except (FileNotFoundError, ValueError) as e:
-        print(f"kerasfer align: error: {e}", file=sys.stderr)
-        return 2
+    summary = align_folder(
+        args.input_dir,
+        args.output_dir,
+        detector=args.detector,
+        output_size=args.size,
+        margin=args.margin,
+        min_face_size=args.min_face_size,
+        all_faces=args.all_faces,
+        overwrite=args.overwrite,
+        image_format=None if args.format == "same" else args.format,
+        progress=not args.quiet,
+    )
+    renamed = f", renamed (name clash): {len(summary.renamed)}" if summary.renamed else ""
     print(
         f"aligned {summary.aligned} images ({summary.faces_written} faces written) in {summary.seconds:.1f} s; "
         f"no face: {len(summary.no_face)}, unreadable: {len(summary.unreadable)}, "
-        f"several faces: {len(summary.several_faces)}, kept existing: {summary.skipped_existing}. "
+        f"several faces: {len(summary.several_faces)}, kept existing: {summary.skipped_existing}{renamed}. "
         f"Summary: {summary.output_dir}/align_summary.json"
     )
+    if summary.unreadable:
+        shown = ", ".join(path for path, _ in summary.unreadable[:5])
+        more = f" and {len(summary.unreadable) - 5} more" if len(summary.unreadable) > 5 else ""
+        print(f"kerasfer align: could not read {shown}{more} (see the summary)", file=sys.stderr)
+        return 1
     return 0

@@ -262,9 +262,183 @@ def test_align_cli(tmp_path, astronaut, capsys):
     src, dst = tmp_path / "in", tmp_path / "out"
     _make_tree(src, astronaut)
     code = main(["align", str(src), str(dst), "--detector", "haar", "--size", "64", "--all-faces", "--quiet"])
-    assert code == 0
+    assert code == 1  # sad/broken.jpg cannot be read; everything else is written
     out = capsys.readouterr().out
     assert "no face: 1" in out and "unreadable: 1" in out
     assert align.read_image(dst / "happy" / "a_0.png").shape == (64, 64, 3)
     assert main(["align", str(src), str(src / "x"), "--detector", "haar", "--quiet"]) == 2
     assert "never overwritten" in capsys.readouterr().err
+
+
+def _solid(path, rgb, size=24):
+    """A `size`x`size` image of one RGB colour (a stand-in face for detector="none")."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), np.full((size, size, 3), rgb[::-1], np.uint8))
+
+
+def _two_faces(image):
+    h, w = image.shape[:2]
+    return [align.Face((0, 0, w, h)), align.Face((0, 0, w // 2, h // 2))]
+
+
+def test_align_folder_keeps_every_input_when_names_collide(tmp_path):
+    src, dst = tmp_path / "in", tmp_path / "out"
+    colours = {"face.jpg": (200, 0, 0), "face.png": (0, 200, 0), "other.png": (0, 0, 200), "sub/face.png": (90, 90, 0)}
+    for name, rgb in colours.items():
+        _solid(src / name, rgb)
+    summary = align.align_folder(src, dst, detector="none", output_size=16, progress=False)
+    # face.jpg and face.png would both be face.png: each keeps its source extension in its name; the others keep theirs
+    assert summary.outputs == {
+        "face.jpg": ["face_jpg.png"],
+        "face.png": ["face_png.png"],
+        "other.png": ["other.png"],
+        "sub/face.png": ["sub/face.png"],
+    }
+    assert sorted(summary.renamed) == ["face.jpg", "face.png"]
+    assert summary.faces_written == 4 and summary.aligned == 4 and summary.skipped_existing == 0
+    assert not (dst / "face.png").exists()
+    for name, (out,) in summary.outputs.items():
+        np.testing.assert_allclose(align.read_image(dst / out)[8, 8], colours[name], atol=4)  # each input's own face
+    assert json.loads((dst / "align_summary.json").read_text())["outputs"] == summary.outputs
+    again = align.align_folder(src, dst, detector="none", output_size=16, progress=False)
+    assert again.skipped_existing == 4 and again.faces_written == 0 and again.outputs == summary.outputs
+    # face.jpg goes, so face.png gets the plain name face.png; an earlier run wrote a face.png for face.jpg (says
+    # its summary): that file is replaced, not kept as face.png's face
+    (src / "face.jpg").unlink()
+    (dst / "face.png").write_bytes((dst / "face_jpg.png").read_bytes())
+    summary = json.loads((dst / "align_summary.json").read_text())
+    summary["outputs"]["face.jpg"] = ["face.png"]
+    (dst / "align_summary.json").write_text(json.dumps(summary))
+    third = align.align_folder(src, dst, detector="none", output_size=16, progress=False)
+    assert third.outputs["face.png"] == ["face.png"] and third.faces_written == 1 and third.skipped_existing == 2
+    np.testing.assert_allclose(align.read_image(dst / "face.png")[8, 8], colours["face.png"], atol=4)
+
+
+def test_align_folder_all_faces_names_never_collide(tmp_path):
+    src, dst = tmp_path / "in", tmp_path / "out"
+    for i, name in enumerate(["face.jpg", "face.png", "face_0.png", "Solo.PNG", "solo.png"]):
+        _solid(src / name, (40 * i, 0, 0))
+    summary = align.align_folder(src, dst, detector=_two_faces, output_size=16, all_faces=True, progress=False)
+    files = sorted(p.name for p in dst.glob("*.png"))
+    assert summary.faces_written == len(files) == 10 and summary.skipped_existing == 0
+    assert len({f.lower() for f in files}) == 10  # distinct on case-insensitive file systems too
+    assert summary.outputs["face.jpg"] == ["face_jpg_0.png", "face_jpg_1.png"]
+    assert summary.outputs["face_0.png"] == ["face_0_0.png", "face_0_1.png"]  # no clash with face.jpg's faces
+    assert sorted(f for outs in summary.outputs.values() for f in outs) == files
+    assert summary.several_faces == [[name, 2] for name in sorted(summary.outputs)]
+
+
+def test_align_folder_refuses_to_mix_settings_in_one_output_folder(tmp_path):
+    src, dst = tmp_path / "in", tmp_path / "out"
+    _solid(src / "a.png", (10, 200, 10))
+    _solid(src / "a_0.png", (200, 10, 10))
+    align.align_folder(src, dst, detector="none", output_size=16, progress=False)
+    # kept files of the first run would be mixed with new ones (a_0.png is a_0's crop, not a's first face)
+    with pytest.raises(ValueError, match=r"all_faces was False, now True.*overwrite"):
+        align.align_folder(src, dst, detector="none", output_size=16, all_faces=True, progress=False)
+    with pytest.raises(ValueError, match=r"size was 16, now 24"):
+        align.align_folder(src, dst, detector="none", output_size=24, progress=False)
+    assert align.read_image(dst / "a_0.png").shape == (16, 16, 3)  # nothing touched
+    again = align.align_folder(
+        src, dst, detector="none", output_size=16, all_faces=True, overwrite=True, progress=False
+    )
+    assert again.faces_written == 2 and again.skipped_existing == 0
+    np.testing.assert_allclose(align.read_image(dst / "a_0.png")[8, 8], (10, 200, 10), atol=4)
+
+
+def test_align_folder_checks_its_arguments_before_any_work(tmp_path, monkeypatch):
+    src, dst = tmp_path / "in", tmp_path / "out"
+    _solid(src / "a.png", (10, 20, 30))
+    _solid(src / "b.webp", (10, 20, 30))
+    calls = []
+
+    def detector(image):
+        calls.append(image.shape)
+        return []
+
+    with pytest.raises(ValueError, match="output_size"):
+        align.align_folder(src, dst, detector=detector, output_size=4, progress=False)
+    with pytest.raises(ValueError, match="margin"):
+        align.align_folder(src, dst, detector=detector, margin=-0.5, progress=False)
+    with pytest.raises(ValueError, match="image_format"):
+        align.align_folder(src, dst, detector=detector, image_format=".gif", progress=False)
+    real_imencode = cv2.imencode
+    monkeypatch.setattr(
+        cv2, "imencode", lambda ext, *a, **k: (False, None) if ext == ".webp" else real_imencode(ext, *a, **k)
+    )
+    with pytest.raises(ValueError, match=r"cannot write '\.webp'"):
+        align.align_folder(src, dst, detector=detector, image_format="webp", progress=False)
+    with pytest.raises(ValueError, match=r"cannot write '\.webp'.*b\.webp"):  # "same" format: b.webp would stay .webp
+        align.align_folder(src, dst, detector=detector, image_format=None, progress=False)
+    assert calls == [] and not dst.exists()
+
+
+def test_align_folder_writes_pgm_as_gray(tmp_path):
+    src, dst = tmp_path / "in", tmp_path / "out"
+    _solid(src / "a.png", (100, 100, 100))
+    summary = align.align_folder(src, dst, detector="none", output_size=16, image_format=".pgm", progress=False)
+    assert summary.outputs == {"a.png": ["a.pgm"]}
+    assert (dst / "a.pgm").read_bytes()[:2] == b"P5"
+    assert align.read_image(dst / "a.pgm")[8, 8].tolist() == [100, 100, 100]
+
+
+def test_align_folder_never_leaves_a_half_written_output(tmp_path, monkeypatch):
+    src, dst = tmp_path / "in", tmp_path / "out"
+    _solid(src / "a.png", (100, 100, 100))
+    real_replace = align.os.replace
+
+    def full_disk(a, b):
+        if str(b).endswith(".png"):
+            raise OSError(28, "No space left on device")
+        return real_replace(a, b)
+
+    monkeypatch.setattr(align.os, "replace", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        align.align_folder(src, dst, detector="none", output_size=16, progress=False)
+    monkeypatch.undo()
+    assert sorted(p.name for p in dst.iterdir()) == ["align_summary.json"]  # a rerun will not keep a broken file
+    assert json.loads((dst / "align_summary.json").read_text())["complete"] is False
+    assert align.align_folder(src, dst, detector="none", output_size=16, progress=False).faces_written == 1
+
+
+def test_align_folder_lists_a_face_it_cannot_align(tmp_path):
+    src, dst = tmp_path / "in", tmp_path / "out"
+    _solid(src / "a.png", (100, 100, 100))
+
+    def detector(image):  # b's landmarks all at one point: no similarity transform
+        points = np.full((5, 2), 5.0) if image[0, 0, 0] == 50 else align.ARCFACE_TEMPLATE_112 / 8
+        return [align.Face((0, 0, 20, 20), landmarks=points)]
+
+    _solid(src / "b.png", (50, 50, 50))
+    summary = align.align_folder(src, dst, detector=detector, output_size=16, progress=False)
+    assert [u[0] for u in summary.unreadable] == ["b.png"] and "same point" in summary.unreadable[0][1]
+    assert summary.outputs == {"a.png": ["a.png"]} and not (dst / "b.png").exists()
+
+
+def test_align_cli_exit_status(tmp_path, capsys):
+    from kerasfer.cli import main
+
+    src = tmp_path / "in"
+    _solid(src / "a.png", (100, 100, 100))
+    cv2.imwrite(str(src / "blank.png"), np.zeros((24, 24, 3), np.uint8))
+    args = ["--detector", "none", "--size", "16", "--quiet"]
+    assert main(["align", str(src), str(tmp_path / "ok"), *args]) == 0  # images with no face are not failures
+    (src / "broken.jpg").write_bytes(b"garbage")
+    assert main(["align", str(src), str(tmp_path / "some"), *args]) == 1  # some inputs unreadable
+    captured = capsys.readouterr()
+    assert "unreadable: 1" in captured.out and "error:" not in captured.err
+    written = json.loads((tmp_path / "some" / "align_summary.json").read_text())
+    assert [u[0] for u in written["unreadable"]] == ["broken.jpg"] and (tmp_path / "some" / "a.png").is_file()
+    for argv, message in [
+        ([str(tmp_path / "missing"), str(tmp_path / "x"), *args], "missing"),
+        ([str(src), str(tmp_path / "x"), *args, "--size", "4"], "output_size"),
+        ([str(src), str(tmp_path / "x"), *args, "--format", ".gif"], "image_format"),
+        ([str(src), str(src / "x"), *args], "never overwritten"),
+    ]:
+        assert main(["align", *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("kerasfer align: error: ") and message in err[0], err
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(SystemExit):
+        main(["align", "--help"])
+    assert "Exit status: 0" in " ".join(capsys.readouterr().out.split())

@@ -105,3 +105,82 @@ def test_webp_encoding_is_lossless_and_smaller(tmp_path, monkeypatch):
     np.savez(path, **data)
     with pytest.raises(ValueError, match="image 2 is not a valid 48x48 WebP"):
         arrays.load_arrays(tmp_path / "webp", "fer2013", "train")
+
+
+class _FakeSplit:
+    """What `datasets.load` returns, without TensorFlow: `n` 8x8 gray images, labels 0..6."""
+
+    def __init__(self, n, known_size=True):
+        self.n, self.known_size = n, known_size
+
+    def cardinality(self):
+        if not self.known_size:
+            raise AttributeError("cardinality")
+        return self.n
+
+    def as_numpy_iterator(self):
+        return ((np.full((8, 8, 1), i, np.uint8), i % 7) for i in range(self.n))
+
+
+def _fake_load(monkeypatch, sizes, known_size=True):
+    def load(name, split, **kw):
+        if split not in sizes:
+            raise ValueError(f"{name} has no split [{split!r}]; available splits: {sorted(sizes)}.")
+        return _FakeSplit(sizes[split], known_size)
+
+    monkeypatch.setattr("kerasfer.data.datasets.load", load)
+
+
+def test_export_reports_progress(tmp_path, monkeypatch, capsys):
+    _fake_load(monkeypatch, {"train": 5, "validation": 2})
+    lines = []
+    arrays.export_arrays("fer2013", ["train", "validation"], tmp_path / "a", progress=lines.append)
+    path = arrays.array_file(tmp_path / "a", "fer2013", "train")
+    # a few examples take less than the progress interval: per split, the line once read and the one once written
+    assert lines[0] == "fer2013: loading train, validation"
+    assert lines[1] == f"train: 5/5 examples read; writing {path} (raw)"
+    assert lines[2].startswith("train: wrote 5 examples in ")
+    assert lines[3].startswith("validation: 2/2 examples read") and len(lines) == 5
+
+    monkeypatch.setattr(arrays, "_PROGRESS_SECONDS", 0.0)  # a line per example
+    _fake_load(monkeypatch, {"train": 3}, known_size=False)
+    lines = []
+    arrays.export_arrays("fer2013", ["train"], tmp_path / "b", progress=lines.append)
+    assert lines[1:4] == ["train: 1 examples", "train: 2 examples", "train: 3 examples"]  # size unknown
+
+    arrays.export_arrays("fer2013", ["train"], tmp_path / "c", progress=True)
+    assert "train: 3 examples read" in capsys.readouterr().err
+    arrays.export_arrays("fer2013", ["train"], tmp_path / "d")  # no progress by default
+    assert capsys.readouterr().err == ""
+    with pytest.raises(TypeError, match="progress"):
+        arrays.export_arrays("fer2013", ["train"], tmp_path / "e", progress="yes")
+
+
+def test_export_checks_every_split_before_writing(tmp_path, monkeypatch):
+    _fake_load(monkeypatch, {"train": 5, "validation": 2})
+    with pytest.raises(ValueError, match="no split.*validaton"):
+        arrays.export_arrays("fer2013", ["train", "validaton"], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_arrays_cli(tmp_path, monkeypatch, capsys):
+    from kerasfer.cli import main
+
+    _fake_load(monkeypatch, {"train": 5})
+    out = tmp_path / "out"
+    assert main(["arrays", "fer2013", "--out", str(out), "--splits", "train"]) == 0
+    captured = capsys.readouterr()
+    assert f"train: 5 examples -> {arrays.array_file(out, 'fer2013', 'train')}" in captured.out
+    assert "train: 5/5 examples read" in captured.err  # progress on stderr, results on stdout
+    # errors go through the CLI's boundary: one line, exit 2, nothing replaced
+    before = arrays.array_file(out, "fer2013", "train").read_bytes()
+    for argv, message in [
+        (["--splits", "train"], "already exist"),
+        (["--splits", "train", "test", "--overwrite"], "no split"),
+    ]:
+        assert main(["arrays", "fer2013", "--out", str(out), "--quiet", *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("kerasfer arrays: error: ") and message in err[0], err
+    assert arrays.array_file(out, "fer2013", "train").read_bytes() == before
+    assert main(["arrays", "fer2013", "--out", str(out), "--splits", "train", "--overwrite", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
