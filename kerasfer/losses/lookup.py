@@ -4,12 +4,14 @@ import keras
 
 from kerasfer.losses.combo import ComboLoss
 from kerasfer.losses.cosine_harmony import CosineHarmonyLoss
+from kerasfer.losses.cross_entropy import SparseSmoothedCrossentropy
 from kerasfer.losses.focal import BinaryFocalLoss
 from kerasfer.losses.focal import CategoricalFocalLoss
 from kerasfer.losses.label_distribution import LabelDistributionKL
 from kerasfer.losses.reconstruction import MarginBCE
 from kerasfer.losses.reconstruction import ReconstructionL1
 from kerasfer.losses.ro_loss import ROLoss
+from kerasfer.losses.sum_loss import SumLoss
 
 
 def _cross_entropy(**kwargs):
@@ -38,6 +40,8 @@ LOSSES = {
     "cosine_harmony": _cosine_harmony,
     "reconstruction_l1": ReconstructionL1,
     "margin_bce": MarginBCE,
+    "sparse_smoothed_ce": SparseSmoothedCrossentropy,
+    "sum": SumLoss,
 }
 
 
@@ -55,6 +59,8 @@ def get(name, **kwargs):
     | `"cosine_harmony"` | `CosineHarmonyLoss(centers=...)` | integer labels, features as `y_pred` |
     | `"reconstruction_l1"` | `ReconstructionL1` | images, reconstructions |
     | `"margin_bce"` | `MarginBCE` | one-hot or integer |
+    | `"sparse_smoothed_ce"` | `SparseSmoothedCrossentropy(num_classes, label_smoothing)` | integer |
+    | `"sum"` | `SumLoss(losses, weights)`: a weighted sum of losses | those of its terms |
 
     Cosine-Harmony needs trainable centres, so for training call
     `kerasfer.losses.with_cosine_harmony(model)` and compile it with `get("ce")` (or `"ro"`);

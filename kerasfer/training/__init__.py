@@ -18,5 +18,20 @@ from kerasfer.training.distillation import with_teacher_targets
 from kerasfer.training.presets import get_preset
 from kerasfer.training.presets import list_presets
 from kerasfer.training.sampling import class_balanced_dataset
-from kerasfer.training.trainer import TrainingDivergedError
-from kerasfer.training.trainer import train
+
+# keras (and with it TensorFlow on that backend) loads with the trainer, on first use
+_LAZY_ATTRS = {"train": "kerasfer.training.trainer", "TrainingDivergedError": "kerasfer.training.trainer"}
+
+
+def __getattr__(name):
+    if name in _LAZY_ATTRS:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY_ATTRS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'kerasfer.training' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_ATTRS))

@@ -1,7 +1,7 @@
-"""Training callbacks: a NaN guard that keeps the last good weights, per-epoch LR schedules, and
-a wall-clock time budget.
+"""Training callbacks: a NaN guard that keeps the last good weights, per-epoch LR schedules, a
+wall-clock time budget, and `RunCallbacks`, the list a training run uses.
 
-Both work on the TensorFlow and JAX backends (they only touch weights between epochs, after
+They work on the TensorFlow and JAX backends (they only touch weights between epochs, after
 the JAX trainer has synced its state into the model's variables).
 """
 
@@ -214,3 +214,65 @@ class LogLearningRate(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and "lr" not in logs:
             logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+# --------------------------------------------------------------------------- a run's callbacks
+def monitor_for(config, has_val):
+    """`(monitor, mode)`: the metric that picks the best checkpoint (and early stopping), and its direction."""
+    monitor = config.monitor
+    if monitor == "auto":
+        monitor = "val_accuracy" if has_val else "accuracy"
+    elif monitor.startswith("val_") and not has_val:
+        raise ValueError(f"monitor={monitor!r} needs a validation split (val_split is None).")
+    return monitor, "min" if "loss" in monitor else "max"
+
+
+def schedule_callbacks(config, monitor, mode, budget=None):
+    """The callbacks that set (and log as `lr`) the learning rate of `config.schedule`."""
+    schedule = epoch_schedule(config, total_epochs=(lambda: budget.planned_epochs) if budget else None)
+    if schedule is not None:
+        return [EpochLearningRate(schedule)]
+    if config.schedule == "plateau":
+        plateau = keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor,
+            mode=mode,
+            factor=config.gamma,
+            patience=config.plateau_patience,
+            min_lr=config.min_lr,
+            verbose=min(1, config.verbose),
+        )
+        return [plateau, LogLearningRate()]
+    return [LogLearningRate()]
+
+
+class RunCallbacks:
+    """The callbacks of one training run, in order, with the two the trainer reads afterwards.
+
+    `guard` is the `NaNGuard` (first in the list), `budget` the `TimeBudget` (None without
+    `time_budget_minutes`). `paths` are the run directory's paths
+    (`kerasfer.training.rundir.run_paths`); `monitor` and `mode` (from `monitor_for`) pick the
+    best checkpoint; `start` is the `time.time()` at which the run's budget starts counting.
+    Building the list writes nothing.
+    """
+
+    def __init__(self, config, paths, monitor, mode, start, extra=None):
+        self.monitor, self.mode = monitor, mode
+        self.guard = NaNGuard(paths["last_good"])
+        self.budget = None
+        if config.time_budget_minutes:
+            # `start` is the train() call's time.time(); the callback counts on the same clock
+            self.budget = TimeBudget(60.0 * config.time_budget_minutes, config.epochs, start=start, clock=time.time)
+        callbacks = [self.guard] + ([self.budget] if self.budget else [])
+        callbacks += schedule_callbacks(config, monitor, mode, self.budget)
+        callbacks += [
+            keras.callbacks.ModelCheckpoint(
+                paths["best"], monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True
+            ),
+            keras.callbacks.CSVLogger(paths["csv"], append=True),
+        ]
+        if config.early_stopping_patience:
+            callbacks.append(
+                keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.early_stopping_patience)
+            )
+        callbacks.append(keras.callbacks.BackupAndRestore(paths["backup"], save_freq="epoch", delete_checkpoint=True))
+        self.callbacks = callbacks + list(extra or [])

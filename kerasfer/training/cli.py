@@ -1,7 +1,9 @@
 """`kerasfer train | evaluate | cv | ldl`: the training command line.
 
-Precedence of settings: TrainConfig defaults < `--preset` < `--config FILE` < explicit flags.
-TensorFlow and the training code are imported inside the commands.
+Precedence of settings: TrainConfig defaults < `--preset` < `--config FILE` < explicit flags
+(`kerasfer.training.args.config_from_args`). The choices come from the library's constants;
+keras, TensorFlow and the training code are imported inside the commands, so building the
+parser stays cheap. Errors are raised to the `kerasfer` error boundary (`kerasfer.cli`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+from kerasfer.cli import UserError
+from kerasfer.inference.tta import TTA_MODES
+from kerasfer.training.args import config_from_args  # noqa: F401  (re-exported: the commands' settings)
+from kerasfer.training.config import CLASS_WEIGHTS
+from kerasfer.training.config import DISTRIBUTE
+from kerasfer.training.config import KNOWN_LOSSES
+from kerasfer.training.config import OPTIMIZERS
+from kerasfer.training.config import SCHEDULES
+from kerasfer.training.presets import list_presets
 
 
 def parse_input_size(text):
@@ -36,9 +48,15 @@ def _add_data_args(p, split_default=None):
     p.add_argument("--batch-size", type=int, help="global batch size")
 
 
+def _augmentation_names():
+    from kerasfer.data.augment import AUGMENTATIONS  # NumPy only at import
+
+    return sorted(AUGMENTATIONS)
+
+
 def _add_train_args(p):
     p.add_argument("--model", help="registered model name (see `kerasfer models`); default lfnsb")
-    p.add_argument("--preset", help="paper recipe: lfnsb_rafdb, lfnsb_affectnet, sdnet, lfer_ldl, rmn_fer2013, ...")
+    p.add_argument("--preset", help=f"training recipe: {', '.join(list_presets())}")
     p.add_argument("--config", help="a config.json written by an earlier run (repeats it exactly)")
     _add_data_args(p)
     p.add_argument("--train-split", help="default train")
@@ -48,24 +66,25 @@ def _add_train_args(p):
     p.add_argument("--max-train-examples", type=int, help="use only the first N training examples")
     p.add_argument("--max-val-examples", type=int)
     p.add_argument("--steps-per-epoch", type=int)
-    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw", "rmsprop", "nadam"))
+    p.add_argument("--optimizer", choices=OPTIMIZERS)
     p.add_argument("--lr", "--learning-rate", dest="learning_rate", type=float)
     p.add_argument("--momentum", type=float)
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--clipnorm", type=float)
-    p.add_argument("--schedule", choices=("constant", "cosine", "step", "exponential", "plateau"))
+    p.add_argument("--schedule", choices=SCHEDULES)
     p.add_argument("--min-lr", type=float)
     p.add_argument("--gamma", type=float, help="decay factor of step/exponential/plateau schedules")
     p.add_argument("--step-size", type=int)
+    p.add_argument("--plateau-patience", type=int, help="epochs without improvement before a plateau decay")
     p.add_argument("--warmup-epochs", type=int)
-    p.add_argument("--loss", help="ce, ro, combo, focal, kl, cosine_harmony, or a sum like ce+cosine_harmony")
+    p.add_argument("--loss", help=f"{', '.join(KNOWN_LOSSES)}, or a sum like ce+cosine_harmony")
     p.add_argument(
         "--model-kwargs", type=json.loads, help="JSON builder arguments, e.g. '{\"stem_pool\": false}' (ShuffleNetV2)"
     )
     p.add_argument("--loss-kwargs", type=json.loads, help='JSON, e.g. \'{"ro": {"lambda1": 0.9, "lambda2": 0.1}}\'')
     p.add_argument("--label-smoothing", type=float)
-    p.add_argument("--class-weights", choices=("none", "adaptive", "inverse_frequency", "effective_number", "balanced"))
-    p.add_argument("--augment", help="augmentation preset: none, flip, lfnsb, lfnsb_affectnet, rmn, lfer_ldl")
+    p.add_argument("--class-weights", choices=CLASS_WEIGHTS)
+    p.add_argument("--augment", help=f"augmentation preset: {', '.join(_augmentation_names())}")
     p.add_argument("--mixed-precision", action="store_true", default=None)
     p.add_argument("--jit", dest="jit_compile", action="store_true", default=None, help="force XLA")
     p.add_argument("--no-jit", dest="jit_compile", action="store_false", help="disable XLA")
@@ -78,7 +97,7 @@ def _add_train_args(p):
         help="stop before this many minutes (loading included) and fit the cosine schedule into the epochs that fit",
     )
     p.add_argument("--monitor", help="metric for the best checkpoint (default val_accuracy)")
-    p.add_argument("--distribute", choices=("none", "mirrored", "multiworker", "data_parallel"))
+    p.add_argument("--distribute", choices=DISTRIBUTE)
     p.add_argument("--soft-labels", help=".npy of target distributions for the training split")
     p.add_argument("--arrays", dest="arrays_dir", help="train from the .npz splits `kerasfer arrays` wrote there")
     p.add_argument("--output", "-o", dest="output_dir", help="run directory (default runs/train)")
@@ -89,61 +108,11 @@ def _add_train_args(p):
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-_FIELDS = (
-    "model dataset data_dir manual_dir train_split num_classes epochs batch_size max_train_examples "
-    "max_val_examples steps_per_epoch optimizer learning_rate momentum weight_decay clipnorm schedule min_lr gamma "
-    "step_size warmup_epochs loss loss_kwargs model_kwargs label_smoothing class_weights augment mixed_precision "
-    "jit_compile seed "
-    "early_stopping_patience time_budget_minutes monitor distribute soft_labels arrays_dir output_dir on_existing"
-).split()
-
-
-def config_from_args(args):
-    """A `TrainConfig` from parsed arguments (defaults < preset < --config < flags)."""
-    from kerasfer.models import get_model_info
-    from kerasfer.training.config import TrainConfig
-    from kerasfer.training.presets import preset_dict
-
-    d = {}
-    if getattr(args, "preset", None):
-        d.update(preset_dict(args.preset))
-        d["preset"] = args.preset
-    if getattr(args, "config", None):
-        d.update(TrainConfig.from_json(args.config).to_dict())
-    for name in _FIELDS:
-        v = getattr(args, name, None)
-        if v is not None:
-            d[name] = v
-    vs = getattr(args, "val_split", None)
-    if vs is not None:
-        d["val_split"] = None if vs.lower() == "none" else vs
-    if getattr(args, "quiet", False):
-        d["verbose"] = 2
-    size = getattr(args, "input_size", None)
-    channels = getattr(args, "channels", None)
-    if size is not None or channels is not None:
-        base = d.get("input_shape") or get_model_info(d.get("model", "lfnsb")).input_shape
-        h, w = (size[0], size[1]) if size else (base[0], base[1])
-        c = channels or (size[2] if size and size[2] else base[2])
-        d["input_shape"] = (h, w, c)
-    return TrainConfig.from_dict(d)
-
-
-def _fail(msg):
-    print(f"error: {msg}", file=sys.stderr)
-    return 2
-
-
 def _run_train(args):
     from kerasfer.training import trainer
 
-    try:
-        config = config_from_args(args)
-        result = trainer.train(config)
-    except trainer.TrainingDivergedError as e:
-        return _fail(str(e))
-    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as e:
-        return _fail(str(e))
+    config = config_from_args(args)
+    result = trainer.train(config)
     s = result.summary
     print(f"Trained {config.model} on {config.dataset}: {s['final']}")
     print(f"Model: {result.model_path}")
@@ -157,25 +126,27 @@ def _run_evaluate(args):
     shape = None
     if args.input_size is not None:
         if args.input_size[2] is None and args.channels is None:
-            return _fail("--input-size for evaluate needs the channels too (e.g. 48x48x1) or --channels.")
+            raise UserError("--input-size for evaluate needs the channels too (e.g. 48x48x1) or --channels.")
         shape = (args.input_size[0], args.input_size[1], args.input_size[2] or args.channels)
-    try:
-        report = evaluate(
-            args.model,
-            weights=args.weights,
-            dataset=args.dataset or "synthetic_faces",
-            split=args.split,
-            data_dir=args.data_dir,
-            manual_dir=args.manual_dir,
-            batch_size=args.batch_size or 64,
-            input_shape=shape,
-            max_examples=args.max_examples,
-            output=args.output,
-        )
-    except (ValueError, FileNotFoundError, ImportError) as e:
-        return _fail(str(e))
+    if not args.model and not args.weights:
+        raise UserError("Give the model to evaluate: --model (a run directory, .keras file, packaged name, ...).")
+    report = evaluate(
+        args.model,
+        weights=args.weights,
+        dataset=args.dataset or "synthetic_faces",
+        split=args.split,
+        data_dir=args.data_dir,
+        manual_dir=args.manual_dir,
+        batch_size=args.batch_size or 64,
+        input_shape=shape,
+        max_examples=args.max_examples,
+        output=args.output,
+        tta=args.tta,
+        progress=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
+    )
+    tta = "" if args.tta == "none" else f" (TTA {args.tta}: {report['tta_views']} views per image)"
     print(
-        f"{report['dataset']}/{report['split']}: {report['num_examples']} examples, "
+        f"{report['dataset']}/{report['split']}{tta}: {report['num_examples']} examples, "
         f"accuracy {100 * report['accuracy']:.2f}%, mean class accuracy {100 * report['mean_class_accuracy']:.2f}%, "
         f"macro-F1 {100 * report['macro_f1']:.2f}%"
     )
@@ -187,13 +158,10 @@ def _run_evaluate(args):
 def _run_cv(args):
     from kerasfer.training import cv
 
-    try:
-        config = config_from_args(args)
-        report = cv.cross_validate(
-            config, folds=args.folds, split=args.split or config.train_split, subject_wise=not args.no_subjects
-        )
-    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as e:
-        return _fail(str(e))
+    config = config_from_args(args)
+    report = cv.cross_validate(
+        config, folds=args.folds, split=args.split or config.train_split, subject_wise=not args.no_subjects
+    )
     for k in ("accuracy", "mean_class_accuracy", "macro_f1"):
         m = report["summary"][k]
         print(f"{k}: {100 * m['mean']:.2f}% +- {100 * m['std']:.2f}% over {report['folds']} folds")
@@ -204,18 +172,15 @@ def _run_cv(args):
 def _run_ldl(args):
     from kerasfer.training import ldl
 
-    try:
-        teacher, student, temperature = ldl.configs_from_args(args)
-        result = ldl.run_ldl(
-            teacher,
-            student,
-            args.output_dir or "runs/ldl",
-            temperature=args.temperature or temperature,
-            teacher_weights=args.teacher_weights,
-            eval_split=args.eval_split,
-        )
-    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as e:
-        return _fail(str(e))
+    teacher, student, temperature = ldl.configs_from_args(args)
+    result = ldl.run_ldl(
+        teacher,
+        student,
+        args.output_dir or "runs/ldl",
+        temperature=args.temperature or temperature,
+        teacher_weights=args.teacher_weights,
+        eval_split=args.eval_split,
+    )
     print(f"Teacher: {result['teacher_model']}\nDistributions: {result['distributions']}")
     print(f"Student: {result['student_model']}")
     if result.get("report"):
@@ -229,13 +194,23 @@ def register(sub):
     _add_train_args(p)
     p.set_defaults(func=_run_train)
 
-    p = sub.add_parser("evaluate", help="evaluate trained weights: JSON + Markdown report, confusion-matrix PNG")
-    p.add_argument("--model", help="registry key (needed for .weights.h5 files)")
-    p.add_argument("--weights", required=True, help="run directory, .keras, .weights.h5 or bundled weights name")
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate trained weights: JSON + Markdown report, confusion-matrix PNG",
+        description="Exit status: 0 done, 1 failure while working, 2 user error.",
+    )
+    p.add_argument(
+        "--model",
+        help="a run directory, .keras / .weights.h5 file or packaged name (resnet18_small/fer2013); with --weights, "
+        "the registry name of the architecture",
+    )
+    p.add_argument("--weights", help="a run directory, .keras, .weights.h5 file or packaged weights name")
     _add_data_args(p)
     p.add_argument("--split", default="test")
     p.add_argument("--max-examples", type=int)
+    p.add_argument("--tta", default="none", choices=TTA_MODES, help="test-time augmentation (default none)")
     p.add_argument("--output", "-o", help="report.json (a .md summary and _confusion.png are written beside)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_run_evaluate)
 
     p = sub.add_parser("cv", help="stratified (subject-wise where possible) k-fold cross-validation")

@@ -71,8 +71,9 @@ class TrainConfig:
         distribute: `"none"`, `"mirrored"` / `"multiworker"` (tf.distribute, TensorFlow backend)
             or `"data_parallel"` (`keras.distribution.DataParallel`, JAX backend).
         on_existing: what to do when `output_dir` already holds a run: `"resume"` (continue an
-            unfinished run with the same configuration, refuse otherwise), `"refuse"`, or
-            `"overwrite"` (delete it first).
+            unfinished run with the same configuration, refuse otherwise; a run that never
+            finished an epoch is replaced, with a warning), `"refuse"`, or `"overwrite"`
+            (delete it first, once the new run's data and model have been checked).
         soft_labels: path to a `.npy` of per-example target distributions for the training
             split (label-distribution learning, see `kerasfer.training.ldl`).
         arrays_dir: a folder of `.npz` splits written by `kerasfer arrays` (`kerasfer.data.arrays`): train

@@ -63,10 +63,9 @@ def run_ldl(
     `<output_dir>/teacher` and `<output_dir>/student`. With `teacher_weights` (a run
     directory, `.keras` or `.weights.h5`) the teacher is loaded instead of trained.
     """
+    from kerasfer.models.loading import load_trained
     from kerasfer.training import trainer
     from kerasfer.training.evaluate import evaluate
-    from kerasfer.training.evaluate import load_trained_model
-    from kerasfer.training.evaluate import model_input_shape
 
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}.")
@@ -78,8 +77,8 @@ def run_ldl(
     t_dir = os.path.join(output_dir, "teacher")
     s_dir = os.path.join(output_dir, "student")
     if teacher_weights:
-        teacher, prep = load_trained_model(teacher_config.model, teacher_weights)
-        t_shape = model_input_shape(teacher, prep)
+        loaded = load_trained(teacher_weights, teacher_config.model)
+        teacher, t_shape = loaded.model, loaded.input_shape
         teacher_path = str(teacher_weights)
     else:
         t_result = trainer.train(teacher_config.replace(output_dir=t_dir))
@@ -123,7 +122,7 @@ def run_ldl(
 
 def configs_from_args(args):
     """`(teacher, student, temperature)` from the `kerasfer ldl` arguments."""
-    from kerasfer.training.cli import config_from_args
+    from kerasfer.training.args import config_from_args
     from kerasfer.training.presets import get_ldl_preset
 
     preset = getattr(args, "preset", None) or getattr(args, "preset_default", None) or "lfer_ldl"

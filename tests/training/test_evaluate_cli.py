@@ -46,7 +46,7 @@ def test_train_then_evaluate_commands(tmp_path, capsys):
 
     # bad input: missing weights, a finished run, an input size the model was not trained at
     assert cli.main(["evaluate", "--weights", str(tmp_path / "nope.keras")]) == 2
-    assert "do not exist" in capsys.readouterr().err
+    assert "No such model file or run directory" in capsys.readouterr().err
     assert cli.main(["train", *TINY, "--epochs", "1", "--quiet", "-o", out]) == 2
     assert "finished run" in capsys.readouterr().err
     assert cli.main(["evaluate", "--weights", out, "--input-size", "48x48x3", "--max-examples", "7"]) == 2
