@@ -1,26 +1,33 @@
 """kerasfer: lightweight facial-expression-recognition models for Keras 3.
 
-`import kerasfer` loads the backend-agnostic parts (layers, models, losses, utils),
-which need only Keras, so they run on the TensorFlow and JAX backends alike. The parts
-that need TensorFlow (data, training, export, inference) load on first use.
+`import kerasfer` is cheap: it imports neither Keras nor TensorFlow. The subpackages load on
+first use (`kerasfer.layers`, `kerasfer.models`, `kerasfer.losses`, `kerasfer.utils` need only
+Keras and run on the TensorFlow and JAX backends alike; `data`, `training`, `export` and
+`inference` need TensorFlow for some of their parts). The Keras-serializable classes (layers,
+losses, models) register themselves as soon as Keras is imported, so
+`import kerasfer; keras.saving.load_model("model.keras")` finds them, and the TFDS builders as
+soon as `tensorflow_datasets` is.
 """
 
 import importlib
+import sys
 
-from kerasfer import layers
-from kerasfer import losses
-from kerasfer import models
-from kerasfer import utils
 from kerasfer.version import __version__
 
 _LAZY = {
+    "layers": "kerasfer.layers",
+    "losses": "kerasfer.losses",
+    "models": "kerasfer.models",
+    "utils": "kerasfer.utils",
     "data": "kerasfer.data",
     "training": "kerasfer.training",
     "export": "kerasfer.export",
     "inference": "kerasfer.inference",
     "testing": "kerasfer.testing",
 }
-_LAZY_ATTRS = {"FER": ("kerasfer.inference", "FER")}
+_LAZY_ATTRS = {"FER": ("kerasfer.inference.fer", "FER")}
+# The subpackages that define Keras-serializable classes, in dependency order.
+_KERAS_PARTS = ("kerasfer.layers", "kerasfer.losses", "kerasfer.models")
 
 
 def __getattr__(name):
@@ -40,9 +47,24 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY) | set(_LAZY_ATTRS))
 
 
-try:  # make the TFDS builders visible to tfds.load without importing TFDS here
-    from kerasfer import _tfds_hook
+def register_keras_objects():
+    """Imports the layers, losses and models, registering their serializable classes with Keras (idempotent).
 
-    _tfds_hook.install()
-except ImportError:  # pragma: no cover - the hook module ships with the package
-    pass
+    Called when Keras is imported, and at the end of each of those subpackages, so that importing any
+    one of them registers all three.
+    """
+    for name in _KERAS_PARTS:
+        importlib.import_module(name)
+
+
+def _on_keras_import():
+    # When a kerasfer part is itself importing Keras, that part registers everything when it finishes.
+    if not any(name in sys.modules for name in _KERAS_PARTS):
+        register_keras_objects()
+
+
+from kerasfer import _import_hooks  # noqa: E402
+from kerasfer import _tfds_hook  # noqa: E402
+
+_import_hooks.after_import("keras", _on_keras_import)
+_tfds_hook.install()

@@ -1,12 +1,31 @@
-"""The `kerasfer` command line.
+"""The `kerasfer` command line, and its one error boundary.
 
 Each sub-command lives beside the code it drives and is added by a `register(subparsers)`
 function; heavy imports (TensorFlow, TFDS, OpenCV) happen inside the command, so
 `kerasfer --help` stays fast.
+
+Exit status, the same for every command:
+
+- 0: done.
+- 1: a failure while working: an unexpected error, or some inputs could not be processed
+  (the command lists them in its results and still writes everything it computed).
+- 2: a user error, found before the work or while reading the user's inputs: bad arguments,
+  a missing or unwritable path, a file that is not what it should be, a missing optional
+  dependency.
+- 130: interrupted (Ctrl-C).
+
+Command functions take the parsed arguments and return 0 or 1; they raise for errors, and
+`main` turns every error into one line, `kerasfer <command>: error: <message>`, on stderr.
+Errors of the kinds in `USER_ERRORS` exit 2; anything else exits 1 (with
+`KERASFER_DEBUG=1` the traceback is printed too).
 """
+
+from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
 import sys
 
 # (module, function) pairs; each function adds one or more sub-commands.
@@ -19,10 +38,93 @@ _COMMAND_MODULES = [
     "kerasfer.data.cli",
 ]
 
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class UserError(ValueError):
+    """A problem with what the user asked for (exit 2); raise it with a message that names the problem."""
+
+
+# Exceptions that mean "the user's arguments or inputs are wrong" (exit 2) rather than "kerasfer failed" (exit 1).
+USER_ERRORS = (
+    UserError,
+    ValueError,
+    FileNotFoundError,
+    FileExistsError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+    ImportError,
+)
+
+
+def check_output_file(path, *, suffixes=None, flag: str = "--output") -> str:
+    """Checks, before any work starts, that a result file can be written at `path`.
+
+    The suffix must be one of `suffixes` (when given); the path must not be a folder; its folder is
+    created when missing (a clear error when it cannot be) and must be writable. Returns the path.
+    """
+    text = os.fspath(path)
+    if os.path.isdir(text):
+        raise IsADirectoryError(f"{flag} {text} is a folder; give a file name.")
+    if suffixes and not text.lower().endswith(tuple(suffixes)):
+        raise UserError(f"{flag} must end in {' or '.join(suffixes)}; got {text}.")
+    folder = os.path.dirname(os.path.abspath(text))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{flag} {text}: cannot create its folder {folder} ({e.strerror or e}).") from None
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"{flag} {text}: the folder {folder} is not writable.")
+    return text
+
+
+def check_output_folder(path, *, flag: str = "--out") -> str:
+    """Checks, before any work starts, that `path` is (or can be made) a writable folder. Returns it."""
+    text = os.fspath(path)
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise NotADirectoryError(f"{flag} {text} exists and is not a folder.")
+    try:
+        os.makedirs(text, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{flag} {text}: cannot create the folder ({e.strerror or e}).") from None
+    if not os.access(text, os.W_OK):
+        raise PermissionError(f"{flag} {text} is not writable.")
+    return text
+
+
+def save_or_rescue(write, path, what: str = "results") -> str:
+    """Calls `write(path)`; if that fails, writes to a file in the temporary folder instead and says where.
+
+    Computed results are never lost to a bad path found late (a full disk, a folder removed meanwhile).
+    Returns the path written (the rescue file's when `path` failed: the command then exits 1); raises only
+    when the rescue fails too.
+    """
+    import tempfile
+
+    try:
+        write(path)
+        return os.fspath(path)
+    except OSError as e:
+        suffix = os.path.splitext(os.fspath(path))[1]
+        fd, rescue = tempfile.mkstemp(prefix="kerasfer_", suffix=suffix)
+        os.close(fd)
+        write(rescue)
+        print(
+            f"kerasfer: could not write the {what} to {path} ({e.strerror or e}); they are in {rescue}",
+            file=sys.stderr,
+        )
+        return rescue
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="kerasfer", description="Facial-expression recognition: train, evaluate, export, predict."
+        prog="kerasfer",
+        description="Facial-expression recognition: train, evaluate, export, predict.",
+        epilog="Exit status: 0 done, 1 failure while working (or some inputs unreadable), 2 user error.",
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -37,6 +139,106 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_message(exc: BaseException) -> str:
+    """One line for an exception: its message (file errors with their path), without a traceback."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, KeyError | AssertionError) or not isinstance(exc, USER_ERRORS):
+        text = f"{type(exc).__name__}: {text}"
+    return text
+
+
+def run_command(func, args, command: str = "") -> int:
+    """Runs one command function under the error boundary; returns the exit status."""
+    prefix = f"kerasfer {command}".rstrip()
+    try:
+        result = func(args)
+    except KeyboardInterrupt:
+        print(f"{prefix}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except USER_ERRORS as e:
+        print(f"{prefix}: error: {error_message(e)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as e:  # noqa: BLE001 - the boundary: one line, exit 1
+        if os.environ.get("KERASFER_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        print(f"{prefix}: error: {error_message(e)} (KERASFER_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return EXIT_FAILURE
+    return int(result or 0)
+
+
+# TensorFlow's native start-up lines, which no setting silences in TF 2.21 (TF_CPP_MIN_LOG_LEVEL does not reach
+# the lines absl prints before its logging is initialised): absl's notice, INFO/WARNING lines in the glog format,
+# and the CUDA-probing errors of a machine without a GPU.
+_NATIVE_NOISE = re.compile(
+    rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    rb"|[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w./-]+:\d+\] .*"
+    rb"|E\d{4} \d\d:\d\d:\d+\.\d+ +\d+ (cuda_\w+|cudart_stub)\.cc:\d+\] .*"
+    rb"|To enable the following instructions: .* in other operations, rebuild TensorFlow .*)$"
+)
+_MAYBE_NOISE = re.compile(rb"^(W(A(R(N(I(N(G(:.*)?)?)?)?)?)?)?|[IWE]\d.*|To enable.*)$")
+
+
+class NativeLogFilter:
+    """Drops TensorFlow's native start-up lines from the process's stderr (file descriptor 2) while active.
+
+    Everything else written to stderr (kerasfer's messages, progress lines, Python warnings, errors) passes
+    through unchanged and at once; only text that may still become a start-up line is held until its line ends.
+    Used by `main` around every command; `KERASFER_DEBUG=1` turns it off.
+    """
+
+    def __init__(self):
+        self._saved = None
+        self._thread = None
+
+    def __enter__(self):
+        import threading
+
+        try:
+            sys.stderr.flush()
+            self._saved = os.dup(2)
+            read_end, write_end = os.pipe()
+            os.dup2(write_end, 2)
+            os.close(write_end)
+        except OSError:  # no usable stderr (e.g. closed): leave it alone
+            self._saved = None
+            return self
+        self._thread = threading.Thread(target=self._pump, args=(read_end,), daemon=True)
+        self._thread.start()
+        return self
+
+    def _pump(self, read_end):
+        pending = b""
+        while True:
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            *lines, pending = (pending + chunk).split(b"\n")
+            out = b"".join(line + b"\n" for line in lines if not _NATIVE_NOISE.match(line))
+            if pending and not _MAYBE_NOISE.match(pending):
+                out, pending = out + pending, b""
+            if out:
+                os.write(self._saved, out)
+        if pending and not _NATIVE_NOISE.match(pending):
+            os.write(self._saved, pending)
+        os.close(read_end)
+
+    def __exit__(self, *exc):
+        if self._saved is None:
+            return False
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(self._saved, 2)  # closes the pipe's last write end: the pump sees the end and stops
+        self._thread.join(timeout=5)
+        os.close(self._saved)
+        return False
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -44,16 +246,15 @@ def main(argv=None) -> int:
         from kerasfer.version import __version__
 
         print(__version__)
-        return 0
+        return EXIT_OK
     if not getattr(args, "func", None):
         parser.print_help()
-        return 0
-    try:
-        result = args.func(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return int(result or 0)
+        return EXIT_OK
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's own INFO/WARNING logging, once it is set up
+    if os.environ.get("KERASFER_DEBUG"):
+        return run_command(args.func, args, args.command or "")
+    with NativeLogFilter():
+        return run_command(args.func, args, args.command or "")
 
 
 if __name__ == "__main__":

@@ -22,3 +22,50 @@ def test_help_does_not_import_tensorflow_datasets():
     code = "import sys; from kerasfer import cli; cli.build_parser(); print('tensorflow_datasets' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_help_and_version_import_neither_keras_nor_tensorflow():
+    code = (
+        "import sys; from kerasfer import cli; cli.build_parser().format_help(); "
+        "print(sorted(m for m in ('keras', 'tensorflow', 'cv2') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    done = subprocess.run([sys.executable, "-m", "kerasfer", "--help"], capture_output=True, text=True, check=True)
+    assert "predict" in done.stdout and done.stderr == ""
+
+
+def test_import_kerasfer_then_keras_registers_the_custom_objects():
+    """`import kerasfer` is lazy, yet a model saved with kerasfer layers loads with plain Keras afterwards."""
+    code = (
+        "import sys, kerasfer\n"
+        "assert 'keras' not in sys.modules\n"
+        "import keras\n"
+        "assert 'kerasfer.layers' in sys.modules and 'kerasfer.losses' in sys.modules\n"
+        "assert keras.saving.get_registered_object('kerasfer>ImageNormalization') is not None\n"
+        "from kerasfer.layers import ImageNormalization\n"
+        "print(kerasfer.models.list_models()[0])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+
+
+def test_native_log_filter_drops_tensorflow_startup_lines_only():
+    code = r"""
+import os, sys
+from kerasfer.cli import NativeLogFilter
+with NativeLogFilter():
+    os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n")
+    os.write(2, b"I0000 00:00:1796186725.254088   27284 port.cc:153] oneDNN custom operations are on.\n")
+    os.write(2, b"E0000 00:00:1796186729.500909   27284 cuda_platform.cc:52] failed call to cuInit: UNKNOWN\n")
+    os.write(2, b"progress 1/2\r")
+    print("kerasfer predict: error: a real message", file=sys.stderr)
+    os.write(2, b"E0000 00:00:1796186729.500909   27284 conv_ops.cc:52] a real native error\n")
+print("done")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+    assert out.stdout == b"done\n"
+    assert out.stderr == (
+        b"progress 1/2\rkerasfer predict: error: a real message\n"
+        b"E0000 00:00:1796186729.500909   27284 conv_ops.cc:52] a real native error\n"
+    )

@@ -79,7 +79,7 @@ def test_predict_errors(workspace, capsys):
     assert main(["predict", str(workspace / "missing.jpg"), "--model", model]) == 2
     assert "No such file" in capsys.readouterr().err
     assert main(["predict", str(workspace / "clip.avi"), "--model", "lfnsb"]) == 2
-    assert "--weights" in capsys.readouterr().err
+    assert "untrained model" in capsys.readouterr().err
     assert main(["predict", str(workspace / "clip.avi"), "--model", model, "-o", "x.txt"]) == 2
     assert main(["predict", str(workspace / "clip.avi"), "--model", model, "--every-n-frames", "0"]) == 2
     assert "--every-n-frames must be >= 1" in capsys.readouterr().err
@@ -88,3 +88,65 @@ def test_predict_errors(workspace, capsys):
     empty.mkdir(exist_ok=True)
     assert main(["predict", str(empty), "--model", model]) == 2
     assert "No images or videos" in capsys.readouterr().err
+
+
+def test_bad_output_paths_are_refused_before_any_work(workspace, capsys, monkeypatch):
+    """A bad --output or --annotate is an error before a single frame is read, with --quiet too."""
+    import kerasfer.inference.fer as fer_module
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("FER was built although an output path is bad")
+
+    monkeypatch.setattr(fer_module, "FER", no_work)
+    model = str(workspace / "model.keras")
+    clip = str(workspace / "clip.avi")
+    (workspace / "a_file").write_text("x")
+    cases = [
+        (["-o", str(workspace / "a_file" / "out.json")], "--output"),
+        (["-o", str(workspace / "out.txt")], "--output must end in .json or .csv"),
+        (["-o", str(workspace)], "is a folder"),
+        (["--annotate", str(workspace / "out.txt")], "--annotate must end in .mp4 or .avi"),
+        (["--annotate", str(workspace / "a_file" / "x.mp4")], "--annotate"),
+    ]
+    for extra, message in cases:
+        assert main(["predict", clip, "--model", model, "--quiet", *extra]) == 2, extra
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("kerasfer predict: error:") and message in err[0], err
+    images = str(workspace / "images" / "sub" / "astronaut.jpg")
+    assert main(["predict", images, "--model", model, "--annotate", str(workspace / "a.mp4")]) == 2
+    assert "no video among the inputs" in capsys.readouterr().err
+
+
+def test_results_are_rescued_when_the_output_cannot_be_written(workspace, capsys, monkeypatch):
+    """If writing the results fails after the work (a full disk, a folder removed meanwhile), they go to a
+    rescue file whose path is printed, and the exit status is 1."""
+    import pathlib
+
+    out = workspace / "gone" / "out.json"
+    real_write = pathlib.Path.write_text
+
+    def failing_write(self, *args, **kwargs):
+        if self == out:
+            raise OSError(28, "No space left on device")
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "write_text", failing_write)
+    model = str(workspace / "model.keras")
+    image = str(workspace / "images" / "sub" / "blank.png")
+    code = main(["predict", image, "--model", model, "--detector", "none", "-o", str(out), "--quiet"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "they are in " in err
+    rescue = pathlib.Path(err.split("they are in ")[1].split()[0])
+    data = json.loads(rescue.read_text())
+    assert len(data["images"][0]["faces"]) == 1
+    rescue.unlink()
+
+
+def test_predict_with_tta(workspace, capsys):
+    model = str(workspace / "model.keras")
+    image = str(workspace / "images" / "sub" / "blank.png")
+    for mode in ("flip", "crops"):
+        assert main(["predict", image, "--model", model, "--detector", "none", "--tta", mode, "--quiet"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["tta"] == mode and len(data["images"][0]["faces"]) == 1

@@ -32,6 +32,6 @@ def test_demo_quick(tmp_path, capsys, monkeypatch):
         raise Stop
 
     monkeypatch.setattr(trainer, "train", stop)
-    with pytest.raises(Stop):
-        cli.main(["demo", "--quick", "--no-export", "--output", out])
-    assert "Replacing the previous demo run" in capsys.readouterr().out
+    assert cli.main(["demo", "--quick", "--no-export", "--output", out]) == 1  # the boundary: a failure, one line
+    captured = capsys.readouterr()
+    assert "Replacing the previous demo run" in captured.out and "kerasfer demo: error: Stop" in captured.err

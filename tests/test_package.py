@@ -94,3 +94,33 @@ print("OK")
     out = _run(code, backend="jax", timeout=900)  # JAX runs eagerly op by op: slow on a loaded CPU
     assert out.strip().splitlines()[-1] == "OK"
     assert "trained (1, 7)" in out
+
+
+def test_wheel_is_self_contained(tmp_path):
+    """The wheel holds no test modules or fake data, and nothing in it points at repository-only files
+    (the project's specification, its tools/ scripts, ../shared/data)."""
+    import re
+    import zipfile
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), ROOT],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (wheel,) = tmp_path.glob("kerasfer-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.startswith("kerasfer/tfds_builders/fer2013/") for n in names)
+    assert not [n for n in names if n.endswith("_test.py") or "dummy_data" in n or n.startswith("tests/")]
+    forbidden = re.compile(r"ARCHITECTURES\.md|GPU_DELEGATE\.md|USERS\.md|shared/(data|docs|papers)|tools/\w+\.py|"
+                           r"tflite/README|paper 00\d")  # fmt: skip
+    with zipfile.ZipFile(wheel) as z:
+        hits = [
+            (n, m.group(0))
+            for n in names
+            if n.endswith((".py", ".md", ".json", ".txt")) and not n.endswith("METADATA")
+            for m in [forbidden.search(z.read(n).decode("utf-8", "replace"))]
+            if m
+        ]
+    assert not hits, hits

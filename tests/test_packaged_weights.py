@@ -24,20 +24,24 @@ def _fer_dir():
     return d
 
 
+@pytest.fixture(scope="module")
+def tfds_dir(tmp_path_factory):
+    """FER2013 prepared once for this module, through the TFDS builder users run (about 25 s)."""
+    return tmp_path_factory.mktemp("tfds")
+
+
 @pytest.mark.parametrize("card_path", CARDS, ids=[p.stem for p in CARDS])
-def test_card_accuracy_is_reproduced(card_path):
+def test_card_accuracy_is_reproduced(card_path, tfds_dir):
     card = json.loads(card_path.read_text())
     if card["training"]["dataset"] != "fer2013":
         pytest.skip(f"{card_path.name}: only the fer2013 cards are checked here")
-    from kerasfer.data.pipeline import prepare_images
-    from kerasfer.export.cli import read_fer2013
+    from kerasfer.export.evaluate import load_eval_data
     from kerasfer.models import create_model
 
-    images, labels = read_fer2013("PublicTest", root=_fer_dir())
+    shape = tuple(card["build"]["input_shape"])
+    x, labels = load_eval_data("fer2013:validation", shape, manual_dir=str(_fer_dir()), data_dir=str(tfds_dir))
     model = create_model(card["model"], weights=card["name"])  # the card fills in input_shape and classes
-    x = prepare_images(images, tuple(card["build"]["input_shape"]))
     probs = model.predict(x, batch_size=256, verbose=0)
     accuracy = float(np.mean(probs.argmax(-1) == np.asarray(labels).astype(int)))
     assert len(labels) == card["evaluation"]["num_examples"] == 3589
-    # kerasfer evaluate reads the TFDS build, this test the CSV: the same pixels, so the same predictions.
     assert accuracy == pytest.approx(card["evaluation"]["accuracy"], abs=1e-3)

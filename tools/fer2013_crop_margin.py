@@ -1,6 +1,6 @@
 """Measures how FER2013 frames its faces, as an alignment `margin` (see `kerasfer.data.align.face_template`).
 
-    python tools/fer2013_crop_margin.py [--num 300] [--split PublicTest]
+    python tools/fer2013_crop_margin.py --manual-dir DIR [--num 300] [--split validation]
 
 FER2013's 48x48 faces are loose crops, wider than the ArcFace five-point crop that `kerasfer.FER`
 aligns to by default. A model trained on FER2013 sees faces best framed the way FER2013 frames
@@ -22,14 +22,19 @@ def main(argv=None) -> int:
     import numpy as np
 
     from kerasfer.data import align
-    from kerasfer.export.cli import read_fer2013
+    from kerasfer.export.evaluate import load_eval_data
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--num", type=int, default=300)
-    p.add_argument("--split", default="PublicTest")
+    p.add_argument("--split", default="validation", help="TFDS split (validation = FER2013 PublicTest)")
+    p.add_argument("--manual-dir", required=True, help="folder holding fer2013.tar.gz or fer2013.csv")
+    p.add_argument("--data-dir", help="TFDS data directory")
     args = p.parse_args(argv)
 
-    images, _ = read_fer2013(args.split, args.num)
+    images, _ = load_eval_data(
+        f"fer2013:{args.split}", (48, 48, 1), args.num, manual_dir=args.manual_dir, data_dir=args.data_dir
+    )
+    images = images.astype(np.uint8)
     detector = align.get_detector("mtcnn")
     unit = align.ARCFACE_TEMPLATE_112 / 112.0
     scales, centres, found = [], [], 0

@@ -78,7 +78,7 @@ class Face:
             raise ValueError(f"A face box needs a positive width and height; got {box}.")
         self.box = box
         if self.landmarks is not None:
-            self.landmarks = _check_landmarks(self.landmarks)
+            self.landmarks = check_landmarks(self.landmarks)
         self.score = float(self.score)
 
     @property
@@ -93,7 +93,8 @@ class Face:
         }
 
 
-def _check_landmarks(landmarks) -> np.ndarray:
+def check_landmarks(landmarks) -> np.ndarray:
+    """Five `(x, y)` landmarks as float32 `(5, 2)`; a ValueError naming the problem otherwise."""
     points = np.asarray(landmarks, dtype=np.float32)
     if points.shape != (5, 2):
         raise ValueError(
@@ -237,11 +238,11 @@ class MTCNNDetector:
             landmarks = None
             if all(k in kp for k in LANDMARK_NAMES):
                 landmarks = np.array([kp[k] for k in LANDMARK_NAMES], dtype=np.float32) * np.array([sx, sy], np.float32)
-            box = _clip_box((x * sx, y * sy, bw * sx, bh * sy), (h, w))
+            box = clip_box((x * sx, y * sy, bw * sx, bh * sy), (h, w))
             if box is None or min(box[2], box[3]) < self.min_face_size * 0.5:
                 continue
             faces.append(Face(box=box, landmarks=landmarks, score=float(r.get("confidence", 1.0))))
-        return _sort_faces(faces)
+        return sort_faces(faces)
 
 
 class HaarDetector:
@@ -305,12 +306,12 @@ class HaarDetector:
         faces = []
         weights = np.asarray(weights, dtype=np.float64).reshape(-1)
         for i, (x, y, bw, bh) in enumerate(np.asarray(boxes).reshape(-1, 4)):
-            box = _clip_box((x / scale, y / scale, bw / scale, bh / scale), (h, w))
+            box = clip_box((x / scale, y / scale, bw / scale, bh / scale), (h, w))
             if box is not None:
                 # detectMultiScale3's level weight is an unbounded margin; squash it to (0, 1) as a score.
                 score = 1.0 / (1.0 + np.exp(-weights[i])) if i < len(weights) else 1.0
                 faces.append(Face(box=box, landmarks=None, score=float(score)))
-        return _sort_faces(faces)
+        return sort_faces(faces)
 
 
 class WholeImageDetector:
@@ -363,15 +364,17 @@ def detect_faces(
         faces = list(detector(image))
     else:
         faces = get_detector(detector, min_face_size=min_face_size, **kwargs)(image)
-    faces = _sort_faces(faces)
+    faces = sort_faces(faces)
     return faces[:max_faces] if max_faces else faces
 
 
-def _sort_faces(faces):
+def sort_faces(faces):
+    """Faces largest first (ties: the more confident first), the order every detector returns."""
     return sorted(faces, key=lambda f: (-f.area, -f.score))
 
 
-def _clip_box(box, image_hw):
+def clip_box(box, image_hw):
+    """`(x, y, w, h)` clipped to an image of `(height, width)` as ints, or None when under one pixel is left."""
     h, w = image_hw
     x, y, bw, bh = box
     x0, y0 = max(0.0, x), max(0.0, y)
@@ -478,7 +481,7 @@ def align_face(
     image = load_image(image)
     out_h, out_w = _output_hw(output_size)
     if landmarks is not None:
-        points = _check_landmarks(landmarks)
+        points = check_landmarks(landmarks)
         matrix = similarity_transform(points, face_template((out_h, out_w), margin))
         # Landmarks and the template are in pixel-index coordinates (as in InsightFace); go to pixel-edge
         # coordinates (index + 0.5) like the box branch, so both share the code below.
@@ -587,7 +590,7 @@ def list_images(folder) -> list[pathlib.Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
-class _Progress:
+class Progress:
     """A minimal progress line on stderr (no dependency; stdout stays free for results)."""
 
     def __init__(self, total, desc="", enabled=True, stream=None):
@@ -821,7 +824,7 @@ def align_folder(
     output_dir.mkdir(parents=True, exist_ok=True)
     if summary_path:  # written now too: a later run into this folder knows its settings even if this one stops
         _write_file(summary_path, json.dumps(summary.to_dict(), indent=2))
-    bar = _Progress(len(files), desc="align", enabled=progress)
+    bar = Progress(len(files), desc="align", enabled=progress)
     try:
         for path in files:
             rel = path.relative_to(input_dir)
@@ -840,7 +843,7 @@ def align_folder(
                 continue
             try:
                 image = read_image(path)
-                faces = _sort_faces(det(image))
+                faces = sort_faces(det(image))
             except (OSError, ValueError) as e:
                 summary.unreadable.append([name, str(e)])
                 continue

@@ -66,6 +66,10 @@ def _prepare_tf(images, h, w, c):
     return tf.clip_by_value(x, 0.0, 255.0)
 
 
+# tf.image.rgb_to_grayscale's weights (ITU-R BT.601), used where NumPy converts the channels.
+GRAY_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], np.float32)
+
+
 def _prepare_cv2(images, h, w, c):
     import cv2
 
@@ -81,8 +85,8 @@ def _prepare_cv2(images, h, w, c):
             im = cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
             if im.ndim == 2:
                 im = im[..., None]
-        if im.shape[-1] != c:
-            im = np.repeat(im, 3, -1) if c == 3 else (im @ np.array([0.2989, 0.587, 0.114], np.float32))[..., None]
+        if im.shape[-1] != c:  # tf.image.grayscale_to_rgb / rgb_to_grayscale
+            im = np.repeat(im, 3, -1) if c == 3 else (im @ GRAY_WEIGHTS)[..., None]
         out[i] = im
     out = np.clip(out, 0, 255)
     return out[0] if single else out
@@ -103,7 +107,9 @@ def prepare_images(images, input_shape):
     Returns:
         float32 images `(..., H, W, C)`: a NumPy array for NumPy input, else a `tf.Tensor`.
         Without TensorFlow installed, NumPy input is resized with OpenCV (area filter when
-        shrinking), which differs from TensorFlow's by a few grey levels.
+        shrinking), which differs from TensorFlow's by a few grey levels. NumPy images
+        already at `(H, W)` only have their channels converted, in NumPy (the same weights
+        as `tf.image.rgb_to_grayscale`), so per-frame video inference calls no TensorFlow.
 
     Raises:
         ValueError: wrong rank or channel count, non-finite values, a bad `input_shape`.
@@ -119,6 +125,8 @@ def prepare_images(images, input_shape):
             raise ValueError("images contain NaN or infinite values.")
         if arr.ndim == 4 and arr.shape[0] == 0:
             return np.zeros((0, h, w, c), np.float32)
+        if arr.shape[-3:-1] == (h, w):  # no resize: the channels alone, in NumPy (no TensorFlow call per frame)
+            return _prepare_cv2(arr, h, w, c)
         if _have_tf():
             return _prepare_tf(arr, h, w, c).numpy()
         return _prepare_cv2(arr, h, w, c)

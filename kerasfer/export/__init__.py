@@ -4,25 +4,24 @@ TFLite (LiteRT) export with post-training quantization, the model card, a strict
 GPU-delegate check and LiteRT benchmarks. Nothing here imports TensorFlow at import time;
 the submodules load on first use: `tflite` (`export_tflite`, `convert`,
 `QuantizationConfig`), `flatbuffer` (read a `.tflite`), `gpu_check` (`check`), `card`,
-`evaluate` (`TFLiteRunner`) and `bench` (`benchmark`). `reparameterize(model)` (from
-`reparam`, Keras only) fuses re-param blocks.
+`evaluate` (`run_tflite`, `compare`, `layer_drift`) and `bench` (`benchmark`). `reparameterize(model)` (from
+`reparam`, Keras only) fuses re-param blocks. Importing this package imports neither Keras nor TensorFlow.
 """
 
 import importlib
 
-from kerasfer.export.reparam import reparameterize
-
 _LAZY_ATTRS = {
+    "reparameterize": "kerasfer.export.reparam",
     "export_tflite": "kerasfer.export.tflite",
     "convert": "kerasfer.export.tflite",
     "QuantizationConfig": "kerasfer.export.tflite",
     "ConversionError": "kerasfer.export.tflite",
     "read_tflite": "kerasfer.export.flatbuffer",
     "check_gpu_compatibility": ("kerasfer.export.gpu_check", "check"),
-    "TFLiteRunner": "kerasfer.export.evaluate",
+    "TFLiteRunner": "kerasfer.inference.runners",
     "benchmark": "kerasfer.export.bench",
 }
-_SUBMODULES = ("tflite", "flatbuffer", "gpu_check", "card", "evaluate", "bench", "cli")
+_SUBMODULES = ("tflite", "flatbuffer", "gpu_check", "card", "evaluate", "bench", "cli", "reparam", "int8_rewrite")
 
 
 def __getattr__(name):

@@ -1,56 +1,75 @@
 """`kerasfer export` and `kerasfer bench`.
 
-    kerasfer export --model lfnsb --weights w.keras --quantization fp32 fp16 int8 \\
-        --eval-dataset fer2013:PublicTest --num-eval 500 --out exported/
+    kerasfer export --weights runs/fer2013 --quantization fp32 fp16 int8 \\
+        --eval-dataset fer2013:validation --manual-dir DIR --num-eval 500 --out exported/
     kerasfer bench exported/*.tflite --threads 1 2 --json bench.json
 
-`export` writes one `.tflite` per quantization (with `labels.txt` and model cards), then
-reports the top-1 accuracy of the Keras model and of each variant on the same images,
-their top-1 agreement with the Keras model, the largest probability difference and the
-GPU-delegate check; for an int8 variant under 99 % agreement it lists the layers where the
-int8 activations drift furthest from float. The report is printed and written as JSON.
+`export` takes what every command takes (a run directory, a `.keras` or `.weights.h5` file, a
+packaged name such as `resnet18_small/fer2013`, or a registry name; see
+`kerasfer.models.load_trained`), writes one `.tflite` per quantization, each with its own
+`<file>.labels.txt` and model card (the labels are also inside the file's metadata), then reports
+the top-1 accuracy of the Keras model and of each variant on the same images, their top-1
+agreement with the Keras model, the largest probability difference and the GPU-delegate check;
+for an int8 variant under 99 % agreement it lists the layers where the int8 activations drift
+furthest from float. The report is printed and written as JSON. An untrained model (a bare
+registry name) is exported with a warning.
 
-Evaluation / calibration data: a `.npz` with `images` (N, H, W, C raw pixels) and `labels`
-(N,) arrays (also `x`/`y`), or `fer2013[:Training|PublicTest]` read from the shared
-FER2013 CSV (`$KERASFER_SHARED_DATA` or `../shared/data` beside the repository), resized
-to the model's input and replicated to 3 channels when needed.
+Evaluation / calibration data (`kerasfer.export.evaluate.load_eval_data`): a `.npz` with `images`
+and `labels`, or `DATASET[:SPLIT]` read through the TFDS builders like every other command
+(`--manual-dir` for FER2013 and the other manual-download datasets; default split `validation`,
+calibration from `train`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pathlib
 import sys
 
 AGREEMENT_TARGET = 0.99
 
 
 def register(sub) -> None:
-    p = sub.add_parser("export", help="export a model to TFLite (quantized variants, labels, model card, GPU check)")
-    p.add_argument("--model", required=True, help="registry name (see `kerasfer models`) or a .keras file")
-    p.add_argument("--weights", help="a .weights.h5 / .keras file for a registry model")
-    p.add_argument("--num-classes", type=int, default=None, help="classes (default: the model's default)")
-    p.add_argument("--input-size", type=int, nargs="+", default=None, help="H [W [C]] (default: the model's)")
+    from kerasfer.export.tflite import QUANTIZATIONS
+
+    p = sub.add_parser(
+        "export",
+        help="export a model to TFLite (quantized variants, labels, model card, GPU check)",
+        description="Exit status: 0 done, 1 failure while working, 2 user error.",
+    )
     p.add_argument(
-        "--quantization", nargs="+", default=["fp32", "fp16"], choices=["fp32", "fp16", "dynamic", "int8"],
+        "--model",
+        help="a run directory, .keras / .weights.h5 file, packaged name (resnet18_small/fer2013) or registry name",
+    )
+    p.add_argument("--weights", help="a run directory, .keras / .weights.h5 file or packaged name, for --model NAME")
+    p.add_argument("--num-classes", type=int, default=None, help="classes of an untrained or .weights.h5 model")
+    p.add_argument("--input-size", type=int, nargs="+", default=None, help="H [W [C]] of an untrained model")
+    p.add_argument(
+        "--quantization", nargs="+", default=["fp32", "fp16"], choices=list(QUANTIZATIONS),
         help="variants to export (default fp32 fp16)",
     )  # fmt: skip
     p.add_argument("--io-type", default="float32", choices=["float32", "int8", "uint8"], help="int8 model I/O type")
-    p.add_argument("--eval-dataset", help="`.npz` (images, labels) or `fer2013[:split]` for accuracy/agreement")
+    p.add_argument("--eval-dataset", help="`.npz` (images, labels) or DATASET[:SPLIT], e.g. fer2013:validation")
     p.add_argument("--num-eval", type=int, default=500, help="evaluation images (default 500)")
-    p.add_argument("--representative-dataset", help="int8 calibration data (same formats; default: training split)")
+    p.add_argument("--representative-dataset", help="int8 calibration data (same formats; default: the train split)")
     p.add_argument("--num-calibration", type=int, default=200, help="calibration images (default 200)")
-    p.add_argument("--labels", nargs="+", help="class names in output order (default: canonical order)")
+    p.add_argument("--manual-dir", help="folder with the manually downloaded dataset files (FER2013's CSV, ...)")
+    p.add_argument("--data-dir", help="TFDS data directory")
+    p.add_argument("--labels", nargs="+", help="class names in output order (default: the model's own)")
     p.add_argument("--out", default="exported", help="output folder (default ./exported)")
     p.add_argument("--strict-gl", action="store_true", help="also check OpenGL-fallback portability (L11)")
     p.add_argument("--report", help="JSON report path (default <out>/<model>_export_report.json)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run_export)
 
-    b = sub.add_parser("bench", help="LiteRT latency of .tflite files (median/p90, threads, XNNPACK on/off)")
+    b = sub.add_parser(
+        "bench",
+        help="LiteRT latency of .tflite files (median/p90, threads, XNNPACK on/off)",
+        description="Exit status: 0 done, 1 failure while working, 2 user error.",
+    )
     b.add_argument("files", nargs="*", help=".tflite files")
     b.add_argument("--models", nargs="+", help="registry models to export (untrained weights) and benchmark")
-    b.add_argument("--quantization", nargs="+", default=["fp32", "fp16", "int8"], help="for --models")
+    b.add_argument("--quantization", nargs="+", default=["fp32", "fp16", "int8"], choices=list(QUANTIZATIONS))
     b.add_argument("--input-size", type=int, default=None, help="for --models: square input side")
     b.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     b.add_argument("--xnnpack", nargs="+", default=["on", "off"], choices=["on", "off"])
@@ -62,160 +81,84 @@ def register(sub) -> None:
     b.set_defaults(func=run_bench)
 
 
-# -- data ------------------------------------------------------------------------------------
-def shared_data_dir() -> pathlib.Path:
-    env = os.environ.get("KERASFER_SHARED_DATA")
-    if env:
-        return pathlib.Path(env)
-    repo = pathlib.Path(__file__).resolve().parents[2]
-    return repo.parent / "shared" / "data"
-
-
-def read_fer2013(split: str = "PublicTest", limit: int | None = None, root=None):
-    """Reads FER2013 rows of one split from `fer2013.tar.gz` (or `fer2013.csv`): uint8 (N, 48, 48, 1), labels."""
-    import csv
-    import io
-    import tarfile
-
-    import numpy as np
-
-    root = pathlib.Path(root) if root else shared_data_dir() / "fer2013"
-    if split not in ("Training", "PublicTest", "PrivateTest"):
-        raise ValueError(f"Unknown FER2013 split {split!r} (Training, PublicTest, PrivateTest).")
-    csv_path, tar_path = root / "fer2013.csv", root / "fer2013.tar.gz"
-    if csv_path.is_file():
-        handle, tar = open(csv_path, encoding="utf-8"), None
-    elif tar_path.is_file():
-        tar = tarfile.open(tar_path, "r:gz")
-        member = next((m for m in tar.getmembers() if m.name.endswith("fer2013.csv")), None)
-        if member is None:
-            raise ValueError(f"{tar_path} holds no fer2013.csv.")
-        handle = io.TextIOWrapper(tar.extractfile(member), encoding="utf-8")
-    else:
-        raise FileNotFoundError(f"FER2013 not found: expected {csv_path} or {tar_path}.")
-    images, labels = [], []
-    try:
-        reader = csv.reader(handle)
-        header = next(reader)
-        if header[:3] != ["emotion", "pixels", "Usage"]:
-            raise ValueError(f"Unexpected FER2013 header {header}.")
-        for row in reader:
-            if row[2] != split:
-                continue
-            pixels = np.array(row[1].split(), dtype=np.uint8)
-            if pixels.size != 48 * 48:
-                raise ValueError(f"A FER2013 row has {pixels.size} pixels, expected 2304.")
-            images.append(pixels.reshape(48, 48, 1))
-            labels.append(int(row[0]))
-            if limit and len(images) >= limit:
-                break
-    finally:
-        handle.close()
-        if tar is not None:
-            tar.close()
-    if not images:
-        raise ValueError(f"No FER2013 rows in split {split!r}.")
-    return np.stack(images), np.asarray(labels, dtype=np.int64)
-
-
-def fit_images(images, input_shape):
-    """Resizes (bilinear) and converts channels (gray <-> RGB) to `input_shape`; float32 raw pixels."""
-    import cv2
-    import numpy as np
-
-    h, w, c = input_shape
-    out = []
-    for img in np.asarray(images):
-        img = img.astype(np.float32)
-        if img.shape[:2] != (h, w):
-            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
-        if img.ndim == 2:
-            img = img[..., None]
-        if img.shape[-1] == 1 and c == 3:
-            img = np.repeat(img, 3, axis=-1)
-        elif img.shape[-1] == 3 and c == 1:
-            img = (img @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
-        if img.shape != (h, w, c):
-            raise ValueError(f"Cannot fit an image of shape {img.shape} to {input_shape}.")
-        out.append(img)
-    return np.stack(out).astype(np.float32)
-
-
-def load_dataset(spec: str, input_shape, limit: int | None = None, default_split="PublicTest"):
-    """Loads `(images, labels)` from a `.npz` file or `fer2013[:split]`, fitted to `input_shape`."""
-    import numpy as np
-
-    if spec.endswith(".npz"):
-        if not os.path.isfile(spec):
-            raise FileNotFoundError(f"No dataset file at {spec!r}.")
-        data = np.load(spec)
-        xk = next((k for k in ("images", "x", "image") if k in data), None)
-        yk = next((k for k in ("labels", "y", "label") if k in data), None)
-        if xk is None or yk is None:
-            raise ValueError(f"{spec} must hold 'images' and 'labels' arrays; it has {list(data.keys())}.")
-        x, y = data[xk], data[yk]
-        if limit:
-            x, y = x[:limit], y[:limit]
-        return fit_images(x, input_shape), np.asarray(y).astype(np.int64)
-    name, _, split = spec.partition(":")
-    if name.lower() != "fer2013":
-        raise ValueError(f"Unknown dataset {spec!r}: use a .npz file or fer2013[:Training|PublicTest].")
-    x, y = read_fer2013(split or default_split, limit)
-    return fit_images(x, input_shape), y
-
-
 # -- export ----------------------------------------------------------------------------------
-def _load_model(args):
-    import keras
+def _input_shape(args):
+    if not args.input_size:
+        return None
+    from kerasfer.models import get_model_info
 
-    from kerasfer import models
+    size = list(args.input_size)
+    if len(size) > 3:
+        raise ValueError(f"--input-size takes H [W [C]]; got {size}.")
+    h = size[0]
+    w = size[1] if len(size) > 1 else h
+    c = size[2] if len(size) > 2 else (get_model_info(args.model).input_shape[2] if args.model else 3)
+    return (h, w, c)
 
-    if args.model.endswith(".keras"):
-        if not os.path.isfile(args.model):
-            raise FileNotFoundError(f"No model file at {args.model!r}.")
-        return keras.saving.load_model(args.model, compile=False)
-    info = models.get_model_info(args.model)
-    kwargs = {}
-    if args.weights:
-        kwargs["weights"] = args.weights
-    if args.num_classes:
-        kwargs["num_classes"] = args.num_classes
-    if args.input_size:
-        size = list(args.input_size)
-        h = size[0]
-        w = size[1] if len(size) > 1 else h
-        c = size[2] if len(size) > 2 else info.input_shape[2]
-        kwargs["input_shape"] = (h, w, c)
-    return models.create_model(args.model, **kwargs)
+
+def _load(args):
+    from kerasfer.models.loading import load_trained
+
+    if not args.model and not args.weights:
+        raise ValueError("Give the model to export: --model (a run directory, .keras file, packaged name, ...).")
+    source, name = (args.weights, args.model) if args.weights else (args.model, None)
+    return load_trained(
+        source,
+        name,
+        num_classes=args.num_classes,
+        input_shape=_input_shape(args),
+        labels=args.labels,
+        allow_untrained=True,
+    )
 
 
 def run_export(args) -> int:
+    from kerasfer.cli import check_output_file
+    from kerasfer.cli import check_output_folder
     from kerasfer.export import card as card_lib
     from kerasfer.export import evaluate
+    from kerasfer.export import gpu_check
     from kerasfer.export import tflite
 
-    model = _load_model(args)
-    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    for flag, value in (("--num-eval", args.num_eval), ("--num-calibration", args.num_calibration)):
+        if value < 1:
+            raise ValueError(f"{flag} must be >= 1, got {value}.")
+    check_output_folder(args.out, flag="--out")
+    if args.report:
+        check_output_file(args.report, suffixes=(".json",), flag="--report")
+    if "int8" in args.quantization and not (args.representative_dataset or args.eval_dataset):
+        raise ValueError("int8 needs calibration images: --representative-dataset or --eval-dataset.")
+    loaded = _load(args)
+    model = loaded.model
+    if not loaded.trained:
+        print(
+            f"kerasfer export: warning: {loaded.source} is an untrained model (random weights): its exports "
+            "predict nothing useful; give trained weights (--weights or a run directory) for a real model.",
+            file=sys.stderr,
+        )
+    shape = loaded.input_shape
+    data_kw = {"data_dir": args.data_dir, "manual_dir": args.manual_dir}
     eval_data = None
     if args.eval_dataset:
-        eval_data = load_dataset(args.eval_dataset, shape, args.num_eval)
-        print(f"evaluation data: {args.eval_dataset}, {len(eval_data[1])} images")
+        say(f"loading evaluation data {args.eval_dataset} ...")
+        eval_data = evaluate.load_eval_data(args.eval_dataset, shape, args.num_eval, **data_kw)
+        say(f"evaluation data: {args.eval_dataset}, {len(eval_data[1])} images")
     rep = None
     if "int8" in args.quantization:
+        n = args.num_calibration
         if args.representative_dataset:
-            rep = load_dataset(args.representative_dataset, shape, args.num_calibration, "Training")[0]
-        elif args.eval_dataset and args.eval_dataset.lower().startswith("fer2013"):
-            rep = load_dataset("fer2013:Training", shape, args.num_calibration)[0]
-        elif eval_data is not None:
-            print("note: calibrating int8 on the evaluation images (pass --representative-dataset to separate them)")
-            rep = eval_data[0][: args.num_calibration]
+            rep = evaluate.load_eval_data(args.representative_dataset, shape, n, default_split="train", **data_kw)[0]
+        elif not args.eval_dataset.endswith(".npz"):  # calibrate on the same dataset's training split
+            name = args.eval_dataset.partition(":")[0]
+            rep = evaluate.load_eval_data(f"{name}:train", shape, n, **data_kw)[0]
         else:
-            print("error: int8 needs --representative-dataset or --eval-dataset", file=sys.stderr)
-            return 2
-    os.makedirs(args.out, exist_ok=True)
-    report = {"model": model.name, "input_shape": list(shape), "variants": []}
+            say("note: calibrating int8 on the evaluation images (pass --representative-dataset to separate them)")
+            rep = eval_data[0][:n]
+    report = {"model": model.name, "source": loaded.source, "input_shape": list(shape), "variants": []}
     keras_probs = None
     if eval_data is not None:
+        say("running the Keras model on the evaluation images ...")
         keras_probs = evaluate.predict_keras(model, eval_data[0])
         report["keras_top1"] = evaluate.top1_accuracy(keras_probs, eval_data[1])
         report["num_eval"] = int(len(eval_data[1]))
@@ -225,9 +168,7 @@ def run_export(args) -> int:
         kw = {}
         if q == "int8":
             kw = {"inference_input_type": args.io_type, "inference_output_type": args.io_type}
-        result = tflite.export_tflite(model, path, q, representative_data=rep, labels=args.labels, progress=print, **kw)
-        from kerasfer.export import gpu_check
-
+        result = tflite.export_tflite(model, path, q, representative_data=rep, labels=loaded.labels, progress=say, **kw)
         row = {
             "quantization": q,
             "path": path,
@@ -237,13 +178,14 @@ def run_export(args) -> int:
         }
         if args.strict_gl:
             row["gpu_check_gl"] = gpu_check.check(path, strict_gl=True).summary()
-        print(result.gpu_report)
+        say(result.gpu_report)
         with open(path, "rb") as f:
             content = f.read()
         if q == "fp32":
             fp32_bytes = content
         if eval_data is not None:
-            probs = evaluate.TFLiteRunner(content).predict(eval_data[0])
+            say(f"evaluating {os.path.basename(path)} on {len(eval_data[1])} images ...")
+            probs = evaluate.run_tflite(content, eval_data[0])
             row.update(evaluate.compare(keras_probs, probs, eval_data[1]))
             result.card["evaluation"] = {
                 "dataset": args.eval_dataset,
@@ -253,6 +195,7 @@ def run_export(args) -> int:
             }
             card_lib.write_card(result.card, result.card_json_path, result.card_markdown_path)
             if q == "int8" and row["top1_agreement"] < AGREEMENT_TARGET:
+                say("int8 agreement under 99%: measuring the drift layer by layer ...")
                 ref = fp32_bytes or tflite.convert(model, "fp32")
                 row["layer_drift"] = evaluate.layer_drift(ref, content, eval_data[0][:16])[:10]
         report["variants"].append(row)
@@ -296,18 +239,21 @@ def format_export_report(report: dict) -> str:
 
 # -- bench -----------------------------------------------------------------------------------
 def run_bench(args) -> int:
+    from kerasfer.cli import check_output_file
     from kerasfer.export import bench
 
     files = list(args.files)
     for f in files:
         if not os.path.isfile(f):
-            print(f"error: no such file {f!r}", file=sys.stderr)
-            return 2
+            raise FileNotFoundError(f"No such file: {f}")
+        if not f.lower().endswith(".tflite"):
+            raise ValueError(f"{f} is not a .tflite file.")
+    if not files and not args.models:
+        raise ValueError("Give .tflite files or --models.")
+    if args.json:
+        check_output_file(args.json, suffixes=(".json",), flag="--json")
     if args.models:
         files += _export_for_bench(args)
-    if not files:
-        print("error: give .tflite files or --models", file=sys.stderr)
-        return 2
     rows = []
     for f in files:
         rows += bench.benchmark(

@@ -1,9 +1,11 @@
 """Runs a `.tflite` with LiteRT on arrays and compares it with the Keras model.
 
-`TFLiteRunner` feeds images one at a time (the exported models have a fixed batch of 1),
-quantizing float inputs for int8/uint8 models and dequantizing their outputs, so every
-variant is compared on the same float scale. `compare` gives top-1 accuracy, top-1
-agreement with a reference and the largest absolute probability difference.
+`run_tflite` feeds images through the package's one TFLite runner
+(`kerasfer.inference.runners.TFLiteRunner`, which quantizes float inputs for int8/uint8 models
+and dequantizes their outputs) and returns the outputs as they are, so every variant is
+compared with the Keras model on the same float scale. `compare` gives top-1 accuracy, top-1
+agreement with a reference and the largest absolute probability difference; `layer_drift`
+says where an int8 model's activations leave the float ones.
 """
 
 from __future__ import annotations
@@ -33,84 +35,59 @@ def validate_eval_data(images, labels, input_shape=None, num_classes=None) -> No
         raise ValueError(f"Labels must lie in [0, {num_classes - 1}], got range [{labels.min()}, {labels.max()}].")
 
 
-class TFLiteRunner:
-    """A LiteRT interpreter over one `.tflite` model with float in / float out.
+def load_eval_data(spec: str, input_shape, limit: int | None = None, default_split: str = "validation", *,
+                   data_dir=None, manual_dir=None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """`(images float32 (N, H, W, C), labels int64 (N,))` for evaluation or int8 calibration.
 
     Args:
-        model: a `.tflite` path or its bytes.
-        num_threads: CPU threads (None = LiteRT's default).
-        use_xnnpack: False disables the default XNNPACK delegate (reference kernels).
-
-    Example:
-    >>> runner = TFLiteRunner("lfnsb_int8.tflite")
-    >>> probs = runner.predict(images)  # (N, num_classes) float32
+        spec: a `.npz` file with `images` (or `x`) and `labels` (or `y`) arrays, or `DATASET[:SPLIT]`
+            read through the TFDS builders (`kerasfer.data.datasets.load`), e.g. `fer2013:validation`
+            (FER2013 PublicTest) with `manual_dir` pointing at the downloaded files.
+        input_shape: the model's `(H, W, C)`; images go through `kerasfer.data.pipeline.prepare_images`.
+        limit: use only the first `limit` images.
+        default_split: the split when `spec` names none.
+        data_dir, manual_dir: as for `kerasfer.data.datasets.load`.
     """
+    from kerasfer.data.pipeline import prepare_images
 
-    def __init__(self, model, num_threads: int | None = None, use_xnnpack: bool = True):
-        from ai_edge_litert.interpreter import Interpreter
-        from ai_edge_litert.interpreter import OpResolverType
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}.")
+    if spec.endswith(".npz"):
+        if not os.path.isfile(spec):
+            raise FileNotFoundError(f"No dataset file at {spec!r}.")
+        try:
+            data = np.load(spec)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{spec} is not a readable .npz file: {e}") from e
+        xk = next((k for k in ("images", "x", "image") if k in data), None)
+        yk = next((k for k in ("labels", "y", "label") if k in data), None)
+        if xk is None or yk is None:
+            raise ValueError(f"{spec} must hold 'images' and 'labels' arrays; it has {list(data.keys())}.")
+        x, y = data[xk][:limit], data[yk][:limit]
+        if len(x) == 0:
+            raise ValueError(f"{spec} holds no images.")
+        return np.asarray(prepare_images(x, input_shape), np.float32), np.asarray(y).astype(np.int64)
+    from kerasfer.data import datasets
 
-        kwargs = {"num_threads": num_threads}
-        if not use_xnnpack:
-            kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        if isinstance(model, bytes | bytearray):
-            self.interpreter = Interpreter(model_content=bytes(model), **kwargs)
-        else:
-            path = os.fspath(model)
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"No .tflite file at {path!r}.")
-            self.interpreter = Interpreter(model_path=path, **kwargs)
-        self.interpreter.allocate_tensors()
-        inputs = self.interpreter.get_input_details()
-        if len(inputs) != 1:
-            raise ValueError(f"Expected a single-input model, got {len(inputs)} inputs.")
-        self.input = inputs[0]
-        self.output = self.interpreter.get_output_details()[0]
+    name, _, split = spec.partition(":")
+    ds = datasets.load(name, split or default_split, data_dir=data_dir, manual_dir=manual_dir)
+    if limit is not None:
+        ds = ds.take(limit)
+    ds = ds.map(lambda x, y: (prepare_images(x, input_shape), y))  # images of any size, resized one by one
+    images, labels = [], []
+    for x, y in ds.batch(256).as_numpy_iterator():
+        images.append(np.asarray(x, np.float32))
+        labels.append(np.asarray(y))
+    if not images:
+        raise ValueError(f"{spec} has no images.")
+    return np.concatenate(images), np.concatenate(labels).astype(np.int64)
 
-    @property
-    def input_shape(self) -> tuple:
-        return tuple(int(d) for d in self.input["shape"])
 
-    @property
-    def delegated(self) -> bool:
-        """True when a delegate (XNNPACK) took over part of the graph."""
-        return any(op["op_name"] == "DELEGATE" for op in self.interpreter._get_ops_details())
+def run_tflite(model, images, num_threads: int | None = None) -> np.ndarray:
+    """The outputs `(N, ...)` float32 of a `.tflite` (path or bytes) on `(N, H, W, C)` raw-pixel images, as they are."""
+    from kerasfer.inference.runners import TFLiteRunner
 
-    def quantize_input(self, x: np.ndarray) -> np.ndarray:
-        dtype = self.input["dtype"]
-        if dtype in (np.int8, np.uint8):
-            scale, zero = self.input["quantization"]
-            info = np.iinfo(dtype)
-            return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
-        return x.astype(dtype)
-
-    def dequantize_output(self, y: np.ndarray) -> np.ndarray:
-        if self.output["dtype"] in (np.int8, np.uint8):
-            scale, zero = self.output["quantization"]
-            return (y.astype(np.float32) - zero) * scale
-        return y.astype(np.float32)
-
-    def set_input(self, image: np.ndarray) -> None:
-        self.interpreter.set_tensor(self.input["index"], self.quantize_input(image[None]))
-
-    def invoke(self) -> None:
-        self.interpreter.invoke()
-
-    def predict(self, images) -> np.ndarray:
-        """Outputs for `(N, H, W, C)` float images (raw pixels), as float32 `(N, ...)`."""
-        images = np.asarray(images, dtype=np.float32)
-        if images.ndim == 3:
-            images = images[None]
-        if tuple(images.shape[1:]) != self.input_shape[1:]:
-            raise ValueError(f"Images have shape {images.shape[1:]} but the .tflite takes {self.input_shape[1:]}.")
-        if not np.all(np.isfinite(images)):
-            raise ValueError("Images contain NaN or infinite values.")
-        out = []
-        for img in images:
-            self.set_input(img)
-            self.interpreter.invoke()
-            out.append(self.dequantize_output(self.interpreter.get_tensor(self.output["index"]))[0])
-        return np.stack(out)
+    return TFLiteRunner(model, num_threads=num_threads, output="probabilities").raw(images)
 
 
 def predict_keras(model, images, batch_size: int = 64) -> np.ndarray:
@@ -152,7 +129,7 @@ def compare(reference, outputs, labels=None) -> dict:
 
 def evaluate_tflite(model, images, labels=None, reference=None, num_threads: int | None = None) -> dict:
     """Runs a `.tflite` (path/bytes) on images; accuracy and agreement with `reference` outputs."""
-    outputs = TFLiteRunner(model, num_threads=num_threads).predict(images)
+    outputs = run_tflite(model, images, num_threads=num_threads)
     result: dict = {}
     if labels is not None:
         result["top1"] = top1_accuracy(outputs, labels)
@@ -187,31 +164,22 @@ def _layer_outputs(content: bytes) -> dict:
 
 
 def _all_tensors(content: bytes, image: np.ndarray) -> tuple:
-    from ai_edge_litert.interpreter import Interpreter
-    from ai_edge_litert.interpreter import OpResolverType
+    from kerasfer.inference.runners import make_interpreter
+    from kerasfer.inference.runners import quantize_input
 
-    interp = Interpreter(
-        model_content=bytes(content),
-        experimental_preserve_all_tensors=True,
-        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-    )
+    interp = make_interpreter(bytes(content), use_xnnpack=False, experimental_preserve_all_tensors=True)
     interp.allocate_tensors()
-    runner = TFLiteRunner.__new__(TFLiteRunner)
-    runner.interpreter = interp
-    runner.input = interp.get_input_details()[0]
-    runner.output = interp.get_output_details()[0]
-    runner.set_input(image)
+    detail = interp.get_input_details()[0]
+    interp.set_tensor(detail["index"], quantize_input(np.asarray(image, np.float32)[None], detail))
     interp.invoke()
     details = {d["index"]: d for d in interp.get_tensor_details()}
     return interp, details
 
 
 def _dequantized(interp, detail) -> np.ndarray:
-    value = interp.get_tensor(detail["index"]).astype(np.float32)
-    scale, zero = detail["quantization"]
-    if detail["dtype"] in (np.int8, np.uint8, np.int16) and scale:
-        value = (value - zero) * scale
-    return value
+    from kerasfer.inference.runners import dequantize
+
+    return dequantize(interp.get_tensor(detail["index"]), detail)
 
 
 def layer_drift(reference: bytes, quantized: bytes, images) -> list:
@@ -245,7 +213,8 @@ def layer_drift(reference: bytes, quantized: bytes, images) -> list:
 
 
 __all__ = [
-    "TFLiteRunner",
+    "load_eval_data",
+    "run_tflite",
     "compare",
     "layer_drift",
     "evaluate_tflite",

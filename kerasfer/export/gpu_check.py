@@ -2,7 +2,7 @@
 
 `tf.lite.experimental.Analyzer(gpu_compatibility=True)` checks nothing in TF 2.21, and no
 GPU delegate binary ships with the pip wheels, so this module carries its own rules,
-taken from the delegate's source (`shared/docs/GPU_DELEGATE.md`, section 6):
+read from the delegate's source (TensorFlow Lite's `delegates/gpu` op parsers and ML Drift's op caps):
 
 * **L1** every op is in the delegate's op switch; CUSTOM only for its 4 custom ops; no Flex.
 * **L2** the op version is at most the delegate's cap (ML Drift caps differ).

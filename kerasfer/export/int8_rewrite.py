@@ -5,7 +5,7 @@ LiteRT's XNNPACK CPU delegate (ai-edge-litert 2.3) does not take int8 `PRELU` or
 graph in two: int8 LFNSB 112 ran as 71 XNNPACK partitions and MobileFaceNet as 35, and the
 builtin int8 PReLU kernel is slow. On a 2-core EPYC (one thread) int8 LFNSB took 37.2 ms against
 15.8 ms in float32, and int8 MobileFaceNet 36.0 ms against 6.2 ms; with this rewrite, 18.8 ms and
-9.6 ms (`tflite/README.md` has the runs).
+9.6 ms (measured with `kerasfer bench` on a 2-core x86 CPU).
 
 While `integer_friendly_activations(model)` is active, tracing the model writes:
 

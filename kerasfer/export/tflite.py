@@ -1,7 +1,8 @@
 """Keras -> TFLite (LiteRT) conversion with post-training quantization.
 
 `convert(model, quantization)` returns the `.tflite` bytes; `export_tflite(model, path, ...)`
-also writes `labels.txt`, a model card (JSON + Markdown) and embeds kerasfer metadata.
+also writes `<file>.labels.txt`, a model card (JSON + Markdown) and embeds kerasfer metadata (the
+labels included), so two models exported to one folder never share or overwrite a label file.
 
 The conversion path, chosen because it gives correct numbers and builtin ops only:
 re-parameterize the model (fused re-param blocks), trace `model(x, training=False)` in a
@@ -32,7 +33,6 @@ logger = logging.getLogger(__name__)
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8")
 _IO_TYPES = ("float32", "int8", "uint8")
-_DEFAULT_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt")
 
 
 class ConversionError(RuntimeError):
@@ -369,14 +369,10 @@ def _has_classifier(model) -> bool:
 
 
 def default_labels(num_classes: int) -> list:
-    """The canonical kerasfer label order cut to `num_classes` (`class_<i>` beyond it)."""
-    try:
-        from kerasfer.data.labels import CANONICAL_LABELS
-    except ImportError:  # the data package is optional here
-        CANONICAL_LABELS = _DEFAULT_LABELS
-    labels = list(CANONICAL_LABELS[:num_classes])
-    labels += [f"class_{i}" for i in range(len(labels), num_classes)]
-    return labels
+    """The canonical kerasfer label order cut to `num_classes` (`kerasfer.models.loading.canonical_labels`)."""
+    from kerasfer.models.loading import canonical_labels
+
+    return list(canonical_labels(num_classes))
 
 
 @dataclasses.dataclass
@@ -385,7 +381,7 @@ class ExportResult:
 
     Attributes:
         path: the `.tflite` file.
-        labels_path: `labels.txt` beside it (None for a model without a classifier).
+        labels_path: `<file>.labels.txt` beside it (None for a model without a classifier).
         card_json_path: the model card as JSON.
         card_markdown_path: the model card as Markdown.
         size_bytes: size of the `.tflite` file.
@@ -417,7 +413,7 @@ def export_tflite(
     progress: Callable | None = None,
     **quantization_kwargs,
 ) -> ExportResult:
-    """Exports a Keras model to `.tflite` with `labels.txt` and a model card beside it.
+    """Exports a Keras model to `.tflite` with `<file>.labels.txt` and a model card beside it.
 
     The TFLite model takes raw `[0, 255]` float pixels (int8/uint8 when asked) of shape
     `(1, H, W, C)`: normalisation is part of the model (`ImageNormalization`). Outputs are
@@ -487,7 +483,7 @@ def export_tflite(
 
         say("evaluating the Keras model and the .tflite on the eval data ...")
         ref = evaluate.predict_keras(fused, eval_data[0])
-        got = evaluate.TFLiteRunner(content).predict(eval_data[0])
+        got = evaluate.run_tflite(content, eval_data[0])
         card["evaluation"] = {
             "num_images": int(len(eval_data[1])),
             "keras_top1": evaluate.top1_accuracy(ref, eval_data[1]),
@@ -511,10 +507,10 @@ def export_tflite(
     with open(path, "wb") as f:
         f.write(content)
     labels_path = None
-    if labels is not None:
-        labels_path = os.path.join(folder, "labels.txt")
-        card_lib.write_labels(labels, labels_path)
     stem = os.path.splitext(path)[0]
+    if labels is not None:
+        labels_path = stem + ".labels.txt"
+        card_lib.write_labels(labels, labels_path)
     json_path, md_path = stem + ".card.json", stem + ".card.md"
     card_lib.write_card(card, json_path, md_path)
     say(f"wrote {path} ({len(content):,} bytes), {labels_path}, {json_path}, {md_path}")

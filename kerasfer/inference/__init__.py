@@ -1,14 +1,33 @@
 """kerasfer.inference: face detection + alignment + classification for images, batches and videos.
 
-`FER` is the entry point (also `kerasfer.FER`); the runners run a Keras model or a `.tflite` file.
+`FER` is the entry point (also `kerasfer.FER`); the runners run a Keras model or a `.tflite` file; `results`
+holds the result types and writers, `tta` the test-time augmentation. The names below load their modules on
+first use, so importing this package (or `kerasfer.inference.tta`) loads neither OpenCV nor TensorFlow.
 """
 
-from kerasfer.inference.fer import FER
-from kerasfer.inference.fer import FaceResult
-from kerasfer.inference.fer import ImageResult
-from kerasfer.inference.runners import KerasRunner
-from kerasfer.inference.runners import TFLiteRunner
-from kerasfer.inference.runners import load_runner
-from kerasfer.inference.video import FrameResult
-from kerasfer.inference.video import VideoResult
-from kerasfer.inference.video import analyze_video
+import importlib
+
+_LAZY_ATTRS = {
+    "FER": "kerasfer.inference.fer",
+    "FaceResult": "kerasfer.inference.results",
+    "ImageResult": "kerasfer.inference.results",
+    "FrameResult": "kerasfer.inference.results",
+    "VideoResult": "kerasfer.inference.results",
+    "KerasRunner": "kerasfer.inference.runners",
+    "TFLiteRunner": "kerasfer.inference.runners",
+    "load_runner": "kerasfer.inference.runners",
+    "analyze_video": "kerasfer.inference.video",
+    "TTA_MODES": "kerasfer.inference.tta",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY_ATTRS:
+        value = getattr(importlib.import_module(_LAZY_ATTRS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'kerasfer.inference' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_ATTRS))

@@ -4,6 +4,8 @@ import json
 import pathlib
 import sys
 
+from kerasfer.inference.tta import TTA_MODES
+
 _IMAGE_CHUNK = 64  # images read, detected and classified together (one model call per chunk)
 
 
@@ -18,8 +20,12 @@ def register(sub):
         ),
     )
     p.add_argument("inputs", nargs="+", help="image files, video files or folders")
-    p.add_argument("--model", help="registered model name (with --weights) or a .keras / .tflite file")
-    p.add_argument("--weights", help=".weights.h5 / .keras file, or a packaged weights name, for --model NAME")
+    p.add_argument(
+        "--model",
+        help="a run directory, a .keras / .weights.h5 / .tflite file, a packaged name (resnet18_small/fer2013) or "
+        "a registered name with --weights (default: the best packaged model)",
+    )
+    p.add_argument("--weights", help="a run directory, .weights.h5 / .keras file or packaged name, for --model NAME")
     p.add_argument("--tflite", help="a .tflite classifier (instead of --model)")
     p.add_argument("--num-classes", type=int, help="classes of --model NAME (default: the builder's)")
     p.add_argument("--input-shape", help="input of --model NAME as H,W,C (default: the registry's)")
@@ -38,7 +44,11 @@ def register(sub):
     p.add_argument("--annotate", help="videos: write an annotated .mp4/.avi (a folder when there are several videos)")
     p.add_argument("--output", "-o", help="write results to this .json or .csv file (default: JSON on stdout)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_run)
+    p.add_argument(
+        "--tta", default="none", choices=TTA_MODES,
+        help="test-time augmentation: mirror (2x the classifier cost) or ten crops (10x); default none",
+    )  # fmt: skip
+    p.set_defaults(func=_predict)
 
 
 def _parse_shape(text):
@@ -72,28 +82,11 @@ def collect_inputs(inputs):
     return images, videos
 
 
-def _image_rows(result):
-    from kerasfer.inference.video import face_row
+def _check_arguments(args):
+    """Every argument, input and output path checked before any work (nothing computed is lost to a bad path)."""
+    from kerasfer.cli import check_output_file
+    from kerasfer.cli import check_output_folder
 
-    base = {"source": result.source, "frame": "", "time_s": ""}
-    if result.error:
-        return [{**base, "face": "", "error": result.error}]
-    if not result.faces:
-        return [{**base, "face": "", "error": ""}]
-    return [{**base, **face_row(face, i), "error": ""} for i, face in enumerate(result.faces)]
-
-
-def _run(args) -> int:
-    try:
-        return _predict(args)
-    except (FileNotFoundError, ValueError, ImportError) as e:
-        print(f"kerasfer predict: error: {e}", file=sys.stderr)
-        return 2
-
-
-def _predict(args) -> int:
-    if args.output and pathlib.Path(args.output).suffix.lower() not in (".json", ".csv"):
-        raise ValueError(f"--output must end in .json or .csv; got {args.output}.")
     if args.model and args.tflite:
         raise ValueError("Give either --model or --tflite, not both.")
     for name in ("every_n_frames", "batch_size", "max_faces", "max_frames", "min_face_size"):
@@ -102,32 +95,39 @@ def _predict(args) -> int:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
     if args.margin is not None and args.margin < 0:
         raise ValueError(f"--margin must be >= 0, got {args.margin}.")
+    if args.output:
+        check_output_file(args.output, suffixes=(".json", ".csv"), flag="--output")
     images, videos = collect_inputs(args.inputs)
     if not images and not videos:
         raise ValueError(f"No images or videos found in {args.inputs}.")
-    if args.annotate and len(videos) > 1 and pathlib.Path(args.annotate).suffix:
-        raise ValueError("--annotate must be a folder when there are several videos.")
+    annotate = {}
+    if args.annotate:
+        if not videos:
+            raise ValueError("--annotate writes annotated videos, but there is no video among the inputs.")
+        single = len(videos) == 1 and pathlib.Path(args.annotate).suffix
+        if single:
+            annotate[videos[0]] = check_output_file(args.annotate, suffixes=(".mp4", ".avi"), flag="--annotate")
+        else:
+            if pathlib.Path(args.annotate).suffix:
+                raise ValueError("--annotate must be a folder when there are several videos.")
+            folder = pathlib.Path(check_output_folder(args.annotate, flag="--annotate"))
+            stems = [v.stem for v in videos]
+            for video in videos:  # two videos with one stem (clip.mp4, clip.avi): the extension keeps them apart
+                stem = video.stem if stems.count(video.stem) == 1 else f"{video.stem}_{video.suffix[1:]}"
+                annotate[video] = str(folder / f"{stem}_annotated.mp4")
+    return images, videos, annotate
 
+
+def _predict(args) -> int:
+    images, videos, annotate = _check_arguments(args)
+
+    from kerasfer.cli import save_or_rescue
     from kerasfer.inference.fer import FER
-    from kerasfer.inference.video import write_csv
+    from kerasfer.inference.results import image_rows
+    from kerasfer.inference.results import write_csv
 
-    model_kwargs = {}
-    if args.num_classes is not None:
-        model_kwargs["num_classes"] = args.num_classes
-    if args.input_shape:
-        model_kwargs["input_shape"] = _parse_shape(args.input_shape)
-    model = args.model
-    if model and not pathlib.Path(model).suffix and args.weights is None:
-        from kerasfer.models.weights import packaged_weights
-
-        shipped = sorted(n for m, n in packaged_weights(model))
-        hint = f"packaged for it: {', '.join(shipped)}" if shipped else "kerasfer ships no trained weights for it"
-        raise ValueError(
-            f"--model {model} needs --weights (a trained .weights.h5 / .keras file, or a packaged name; {hint}): "
-            "a randomly initialised model predicts nothing useful."
-        )
     fer = FER(
-        model,
+        args.model,
         args.weights,
         tflite=args.tflite,
         labels=args.labels.split(",") if args.labels else None,
@@ -136,7 +136,9 @@ def _predict(args) -> int:
         margin=args.margin,
         max_faces=args.max_faces,
         batch_size=args.batch_size,
-        **model_kwargs,
+        tta=args.tta,
+        num_classes=args.num_classes,
+        input_shape=_parse_shape(args.input_shape) if args.input_shape else None,
     )
     image_results = []
     for start in range(0, len(images), _IMAGE_CHUNK):
@@ -146,18 +148,13 @@ def _predict(args) -> int:
             print(f"images: {len(image_results)}/{len(images)}", file=sys.stderr)
     video_results, video_errors = [], []
     for video in videos:
-        annotate = None
-        if args.annotate:
-            annotate = args.annotate if len(videos) == 1 and pathlib.Path(args.annotate).suffix else None
-            if annotate is None:
-                annotate = str(pathlib.Path(args.annotate) / f"{video.stem}_annotated.mp4")
         try:
             video_results.append(
                 fer.analyze_video(
                     video,
                     every_n_frames=args.every_n_frames,
                     track=not args.no_track,
-                    annotate=annotate,
+                    annotate=annotate.get(video),
                     progress=not args.quiet,
                     max_frames=args.max_frames,
                 )
@@ -166,22 +163,24 @@ def _predict(args) -> int:
             video_errors.append({"source": str(video), "error": f"{type(e).__name__}: {e}"})
 
     failed = sum(1 for r in image_results if r.error) + len(video_errors)
+    written = None
     if args.output and args.output.lower().endswith(".csv"):
-        rows = [row for r in image_results for row in _image_rows(r)]
+        rows = [row for r in image_results for row in image_rows(r)]
         for v in video_results:
             rows.extend({**row, "error": ""} for row in v.rows())
         rows.extend({"source": e["source"], "face": "", "error": e["error"]} for e in video_errors)
-        write_csv(args.output, rows, fer.labels, extra_columns=["error"])
+        written = save_or_rescue(lambda path: write_csv(path, rows, fer.labels, extra_columns=["error"]), args.output)
     else:
         payload = {
             "model": getattr(fer.runner, "source", None) or type(fer.runner).__name__,
             "labels": list(fer.labels),
+            "tta": fer.tta,
             "images": [r.to_dict() for r in image_results],
             "videos": [v.to_dict() for v in video_results] + video_errors,
         }
         text = json.dumps(payload, indent=1)
         if args.output:
-            pathlib.Path(args.output).write_text(text)
+            written = save_or_rescue(lambda path: pathlib.Path(path).write_text(text), args.output)
         else:
             print(text)
     if not args.quiet:
@@ -190,4 +189,6 @@ def _predict(args) -> int:
             f"{len(image_results)} images ({n_faces} faces), {len(video_results)} videos, {failed} unreadable",
             file=sys.stderr,
         )
-    return 1 if failed else 0
+    if failed and args.quiet:
+        print(f"kerasfer predict: {failed} inputs could not be read (listed in the results)", file=sys.stderr)
+    return 1 if failed or (written is not None and written != args.output) else 0

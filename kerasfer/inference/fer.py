@@ -13,24 +13,21 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
-import pathlib
 from collections.abc import Sequence
 
 import numpy as np
 
 from kerasfer.data import align as _align
 from kerasfer.inference import runners as _runners
+from kerasfer.inference.results import FaceResult
+from kerasfer.inference.results import ImageResult
+from kerasfer.models.loading import canonical_labels
 
-# tf.image.rgb_to_grayscale's weights, as used by kerasfer.data.pipeline.prepare_images.
-_GRAY_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], dtype=np.float32)
-
-# The model `FER(model=None)` loads: the first of these packaged weights that the installed package ships
-# (LFNSB's FER2013 weights once trained; until then the small ShuffleNetV2 0.5x FER2013 weights).
-DEFAULT_CANDIDATES = (("lfnsb", "fer2013"), ("shufflenet_v2_x0_5", "fer2013"))
-DEFAULT_MODEL, DEFAULT_WEIGHTS = DEFAULT_CANDIDATES[0]
+# The model `FER(model=None)` loads: the first of these packaged weights that the installed package ships, most
+# accurate first (LFNSB's FER2013 weights once a GPU run trains them; the CPU-trained ResNet-18 (small); the
+# first, small ShuffleNetV2 0.5x weights).
+DEFAULT_CANDIDATES = (("lfnsb", "fer2013"), ("resnet18_small", "fer2013"), ("shufflenet_v2_x0_5", "fer2013"))
 
 
 def default_weights() -> tuple[str, str] | None:
@@ -42,117 +39,19 @@ def default_weights() -> tuple[str, str] | None:
     return next((c for c in DEFAULT_CANDIDATES if c in available), None)
 
 
-def canonical_labels(num_classes: int) -> tuple[str, ...]:
-    """`kerasfer.data.labels.CANONICAL_LABELS[:num_classes]` (FER2013 order + contempt; `class_<i>` beyond 8)."""
-    from kerasfer.data.labels import CANONICAL_LABELS
-
-    if num_classes <= len(CANONICAL_LABELS):
-        return tuple(CANONICAL_LABELS[:num_classes])
-    return tuple(CANONICAL_LABELS) + tuple(f"class_{i}" for i in range(len(CANONICAL_LABELS), num_classes))
-
-
-def find_labels(path) -> tuple[str, ...] | None:
-    """Label names stored next to a model file: `<stem>.labels.txt`, `labels.txt` (one per line, as
-    `kerasfer export` writes) or a model card `<stem>.card.json` / `<stem>.json` with a `"labels"` or
-    `"class_names"` list. None when there is none."""
-    if path is None:
-        return None
-    path = pathlib.Path(path)
-    stem = path.name
-    for suffix in (".weights.h5", ".keras", ".tflite", ".h5"):
-        if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
-    for candidate in (path.with_name(f"{stem}.labels.txt"), path.with_name("labels.txt")):
-        if candidate.is_file():
-            names = [line.strip() for line in candidate.read_text().splitlines() if line.strip()]
-            if names:
-                return tuple(names)
-    for card in (path.with_name(f"{stem}.card.json"), path.with_name(f"{stem}.json")):
-        if not card.is_file():
-            continue
-        try:
-            data = json.loads(card.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"The model card {card} is not valid JSON: {e}") from e
-        for key in ("labels", "class_names"):
-            if isinstance(data, dict) and isinstance(data.get(key), list):
-                return tuple(str(v) for v in data[key])
-    return None
-
-
-@dataclasses.dataclass
-class FaceResult:
-    """One face: where it is and what expression.
-
-    Attributes:
-        box: `(x, y, w, h)` in image pixels.
-        landmarks: `(5, 2)` float32 or None (Haar, caller boxes).
-        score: the detector's confidence (1.0 for caller-supplied faces).
-        probabilities: `(num_classes,)` float32, unrounded, in `labels` order.
-        labels: the class names.
-        tracked: True when the box was carried over by the video tracker instead of detected in this frame.
-    """
-
-    box: tuple[int, int, int, int]
-    landmarks: np.ndarray | None
-    score: float
-    probabilities: np.ndarray
-    labels: tuple[str, ...]
-    tracked: bool = False
-
-    @property
-    def label_index(self) -> int:
-        return int(np.argmax(self.probabilities))
-
-    @property
-    def label(self) -> str:
-        return self.labels[self.label_index]
-
-    @property
-    def confidence(self) -> float:
-        return float(self.probabilities[self.label_index])
-
-    def to_dict(self) -> dict:
-        return {
-            "box": [int(v) for v in self.box],
-            "landmarks": None if self.landmarks is None else np.asarray(self.landmarks, float).tolist(),
-            "score": float(self.score),
-            "label": self.label,
-            "probabilities": {name: float(p) for name, p in zip(self.labels, self.probabilities)},
-            "tracked": bool(self.tracked),
-        }
-
-
-@dataclasses.dataclass
-class ImageResult:
-    """The faces of one image (empty when none was found), or the error that stopped it (`on_error="record"`)."""
-
-    faces: list[FaceResult]
-    image_size: tuple[int, int] | None = None  # (height, width)
-    source: str | None = None
-    error: str | None = None
-
-    def to_dict(self) -> dict:
-        return {
-            "source": self.source,
-            "image_size": None if self.image_size is None else list(self.image_size),
-            "faces": [f.to_dict() for f in self.faces],
-            "error": self.error,
-        }
-
-
 class FER:
     """Facial-expression recognition: face detection, alignment and a kerasfer classifier.
 
     Args:
-        model: a `keras.Model`, a registered model name (with `weights=`), a `.keras` / `.tflite` path, a runner,
-            or None for the packaged default model (the first of `DEFAULT_CANDIDATES` that is packaged; a clear
-            error says what to pass when the package ships no trained weights).
-        weights: a `.weights.h5` / `.keras` path for `model` (a name or a `keras.Model`).
+        model: anything `kerasfer.models.load_trained` takes (a run directory, a `.keras` / `.weights.h5` file,
+            a packaged name such as `"resnet18_small/fer2013"`, a registered name with `weights=`), a
+            `keras.Model`, a `.tflite` path, a runner, or None for the packaged default model (the first of
+            `DEFAULT_CANDIDATES` that is packaged; a clear error says what to pass when none is).
+        weights: a run directory, a `.weights.h5` / `.keras` file or a packaged name for `model` (a name or a
+            `keras.Model`).
         tflite: a `.tflite` path (alternative to `model`).
-        labels: class names; default: a `labels.txt` / model card next to the weights, else
-            `CANONICAL_LABELS[:num_classes]`.
+        labels: class names; default: the packaged card's, a `.tflite`'s own metadata, a labels file or model
+            card next to the file, the run's `labels.txt`, else `CANONICAL_LABELS[:num_classes]`.
         detector: `"mtcnn"` (default; five landmarks), `"haar"` (fast, boxes only), `"none"` (the whole image is
             the face) or a callable returning `kerasfer.data.align.Face`s.
         min_face_size: the smallest face side in pixels the detector looks for.
@@ -161,8 +60,10 @@ class FER:
         max_faces: keep only the largest faces per image (None: all).
         batch_size: the most faces per model call.
         output: `"auto"`, `"probabilities"` or `"logits"` (see `kerasfer.inference.runners`).
+        tta: test-time augmentation, `"none"` (default), `"flip"` (2x the classifier cost) or `"crops"`
+            (ten crops, 10x); see `kerasfer.inference.tta`.
         detector_kwargs: extra detector settings (`max_side`, `threshold`, `min_neighbors`, ...).
-        **model_kwargs: builder arguments for a registered name (`num_classes`, `input_shape`, ...).
+        num_classes, input_shape: build arguments for a `.weights.h5` file of a registered model.
     """
 
     def __init__(
@@ -178,35 +79,41 @@ class FER:
         max_faces: int | None = None,
         batch_size: int = 32,
         output: str = "auto",
+        tta: str = "none",
         detector_kwargs: dict | None = None,
-        **model_kwargs,
+        num_classes: int | None = None,
+        input_shape=None,
     ):
-        card = None
-        if model is None and tflite is None:
-            self.runner, card = _default_runner(weights, batch_size, output, **model_kwargs)
-        else:
+        from kerasfer.inference.tta import check_mode
+
+        self.tta = check_mode(tta)
+        default = model is None and tflite is None and weights is None
+        if default:
+            model = _default_model()
+        try:
             self.runner = _runners.load_runner(
-                model, weights, tflite=tflite, batch_size=batch_size, output=output, **model_kwargs
+                model,
+                weights,
+                tflite=tflite,
+                batch_size=batch_size,
+                output=output,
+                labels=labels,
+                num_classes=num_classes,
+                input_shape=input_shape,
             )
+        except Exception as e:
+            if not default:
+                raise
+            raise ValueError(  # a damaged install, or build arguments the packaged weights cannot take
+                f"The packaged default model {model} could not be built ({type(e).__name__}: {e}). Pass a model: "
+                "FER(model='path/to/run_dir'), FER(model='path/to/model.keras') or FER(tflite='path/to/model.tflite')."
+            ) from e
         self.input_shape = tuple(self.runner.input_shape)
         if self.input_shape[-1] not in (1, 3):
             raise ValueError(f"The model must take 1- or 3-channel images; its input is {self.input_shape}.")
-        if card is None and isinstance(model, str) and isinstance(weights, str):
-            from kerasfer.models.weights import packaged_card
-
-            card = packaged_card(model, weights)
-        if labels is None and card is not None:
-            labels = card.get("labels")
-        if labels is None:
-            labels = find_labels(weights or tflite or (model if isinstance(model, str | os.PathLike) else None))
-        if labels is None:
-            labels = canonical_labels(self.runner.num_classes)
-        labels = tuple(str(v) for v in labels)
-        if len(labels) != self.runner.num_classes:
-            raise ValueError(f"{len(labels)} labels {labels} for a model with {self.runner.num_classes} classes.")
-        self.labels = labels
-        if margin is None:  # the crop the packaged weights were trained on, else the ArcFace crop
-            margin = float((card or {}).get("preprocessing", {}).get("align_margin", 0.0))
+        self.labels = tuple(self.runner.labels or canonical_labels(self.runner.num_classes))
+        if margin is None:  # the crop the weights were trained on, else the ArcFace crop
+            margin = self.runner.align_margin or 0.0
         if margin < 0:
             raise ValueError(f"margin must be >= 0, got {margin}.")
         self.margin = float(margin)
@@ -233,7 +140,7 @@ class FER:
 
     def detect(self, image) -> list[_align.Face]:
         """The faces of one image (RGB uint8 array or path), largest first, at most `max_faces`."""
-        faces = _align._sort_faces(list(self.detector(_align.load_image(image))))
+        faces = _align.sort_faces(list(self.detector(_align.load_image(image))))
         return faces[: self.max_faces] if self.max_faces else faces
 
     def align(self, image, faces: Sequence[_align.Face]) -> np.ndarray:
@@ -241,21 +148,13 @@ class FER:
         return _align.align_faces(image, faces, output_size=self.input_shape[:2], margin=self.margin)
 
     def to_model_input(self, crops) -> np.ndarray:
-        """Face crops → the model's float32 `(N, H, W, C)` raw-pixel input, as
-        `kerasfer.data.pipeline.prepare_images` defines it (bilinear resize, antialiased when shrinking,
-        gray <-> RGB with the `tf.image.rgb_to_grayscale` weights). Crops from `align` are already at the model
-        size; for those only the channels change, computed in NumPy (no TensorFlow call per video frame)."""
+        """Face crops `(N, H, W, C)` → the model's float32 raw-pixel input, through
+        `kerasfer.data.pipeline.prepare_images` (the one resize / channel definition of the package)."""
+        from kerasfer.data.pipeline import prepare_images
+
         crops = np.asarray(crops)
         if crops.ndim != 4:
             raise ValueError(f"Expected a batch of crops (N, H, W, C); got {crops.shape}.")
-        h, w, c = self.input_shape
-        if crops.shape[1:3] == (h, w) and crops.shape[-1] in (1, 3):
-            x = crops.astype(np.float32)
-            if x.shape[-1] != c:
-                x = np.repeat(x, 3, axis=-1) if c == 3 else (x @ _GRAY_WEIGHTS)[..., None]
-            return np.clip(x, 0.0, 255.0)
-        from kerasfer.data.pipeline import prepare_images
-
         return np.asarray(prepare_images(crops, self.input_shape), dtype=np.float32)
 
     def classify(self, faces) -> np.ndarray:
@@ -273,7 +172,13 @@ class FER:
         batch = [self.to_model_input(_align.to_rgb(face)[None]) for face in faces]
         if not batch:
             return np.zeros((0, len(self.labels)), np.float32)
-        return self.runner(np.concatenate(batch))
+        return self.classify_inputs(np.concatenate(batch))
+
+    def classify_inputs(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities for a batch already at the model's input (`to_model_input`), with `tta` applied."""
+        from kerasfer.inference.tta import predict_tta
+
+        return predict_tta(self.runner, batch, self.tta)
 
     # ---------------------------------------------------------------------------------------------- images
     def predict(self, image, face_boxes=None, landmarks=None, *, bgr: bool = False) -> ImageResult:
@@ -339,7 +244,7 @@ class FER:
             all_faces.extend(faces)
             owners.extend([len(results) - 1] * len(faces))
         if all_faces:
-            probs = self.runner(self.to_model_input(np.concatenate(crops)))
+            probs = self.classify_inputs(self.to_model_input(np.concatenate(crops)))
             for face, owner, p in zip(all_faces, owners, probs):
                 results[owner].faces.append(
                     FaceResult(face.box, face.landmarks, face.score, p.astype(np.float32), self.labels)
@@ -356,14 +261,14 @@ class FER:
             raise ValueError(f"Got {len(boxes)} face boxes but {len(points)} landmark sets; give one per face.")
         faces = []
         for j in range(len(boxes) if boxes is not None else len(points)):
-            lm = None if points is None else _align._check_landmarks(points[j])
+            lm = None if points is None else _align.check_landmarks(points[j])
             if boxes is not None:
                 box = boxes[j]
                 if len(box) != 4 or not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
                     raise ValueError(f"Face box {j} must be (x, y, w, h) with positive w, h; got {boxes[j]}.")
             else:
                 box = _box_from_landmarks(lm)
-            clipped = _align._clip_box(box, (h, w))
+            clipped = _align.clip_box(box, (h, w))
             if clipped is None:
                 raise ValueError(f"Face {j} ({box}) lies outside the {w}x{h} image.")
             faces.append(_align.Face(box=clipped, landmarks=lm, score=1.0))
@@ -396,31 +301,14 @@ def _box_from_landmarks(points: np.ndarray):
     return (x0, y0, x1 - x0, y1 - y0)
 
 
-def _default_runner(weights, batch_size, output, **model_kwargs):
-    """The packaged default model's runner and its model card."""
-    if weights is not None:
-        raise ValueError(
-            "weights= needs a model: FER(model='<registered name>', weights=...); see kerasfer.models.list_models()."
-        )
-    from kerasfer import models
-    from kerasfer.models.weights import packaged_card
-
+def _default_model() -> str:
+    """The packaged default model as a `load_trained` name (`"model/weights"`), or a clear error."""
     choice = default_weights()
-    wanted = ", ".join(f"{m}/{w}" for m, w in DEFAULT_CANDIDATES)
     if choice is None:
+        wanted = ", ".join(f"{m}/{w}" for m, w in DEFAULT_CANDIDATES)
         raise ValueError(
             f"No packaged default model is available (none of {wanted} is installed in kerasfer/weights). "
-            "Pass a model: FER(model='<name>', weights='path/to/model.weights.h5'), "
-            "FER(model='path/to/model.keras') or FER(tflite='path/to/model.tflite')."
+            "Pass a model: FER(model='path/to/run_dir'), FER(model='path/to/model.keras'), "
+            "FER(model='<name>', weights='path/to/model.weights.h5') or FER(tflite='path/to/model.tflite')."
         )
-    name, weights_name = choice
-    try:
-        built = models.create_model(name, weights=weights_name, **model_kwargs)
-    except Exception as e:  # a damaged install, or model_kwargs the weights cannot take
-        raise ValueError(
-            f"The packaged default model {name}/{weights_name} could not be built ({type(e).__name__}: {e}). "
-            "Pass a model: FER(model='<name>', weights='path/to/model.weights.h5'), "
-            "FER(model='path/to/model.keras') or FER(tflite='path/to/model.tflite')."
-        ) from e
-    runner = _runners.KerasRunner(built, batch_size, output, source=f"{name}:{weights_name}")
-    return runner, packaged_card(name, weights_name)
+    return f"{choice[0]}/{choice[1]}"

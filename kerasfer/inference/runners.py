@@ -89,6 +89,9 @@ class Runner:
     input_shape: tuple[int, int, int]
     num_classes: int
     source: str | None = None
+    labels: tuple[str, ...] | None = None  # class names in output order, when known
+    labels_source: str | None = None
+    align_margin: float | None = None  # the face-crop margin the weights were trained with, when known
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -158,47 +161,101 @@ class KerasRunner(Runner):
         return _to_probabilities(np.concatenate(outputs), self.output)
 
 
+def quantize_input(x: np.ndarray, details: dict) -> np.ndarray:
+    """Float raw pixels -> the dtype of a TFLite input tensor (int8/uint8 with its scale and zero point)."""
+    dtype = details["dtype"]
+    if dtype in (np.int8, np.uint8):
+        scale, zero = details["quantization"]
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+    return np.asarray(x).astype(dtype)
+
+
+def dequantize(y: np.ndarray, details: dict) -> np.ndarray:
+    """A TFLite tensor's values as float32 (int8/uint8/int16 dequantized with its scale and zero point)."""
+    scale, zero = details.get("quantization", (0.0, 0))
+    if details["dtype"] in (np.int8, np.uint8, np.int16) and scale:
+        return (np.asarray(y).astype(np.float32) - zero) * scale
+    return np.asarray(y, dtype=np.float32)
+
+
+def make_interpreter(model, num_threads: int | None = None, use_xnnpack: bool = True, **kwargs):
+    """A LiteRT `Interpreter` over a `.tflite` path or its bytes (not yet allocated); clear errors."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import OpResolverType
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise ImportError("Running .tflite files needs ai-edge-litert: pip install 'kerasfer[tflite]'.") from e
+    if not use_xnnpack:
+        kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    if isinstance(model, bytes | bytearray):
+        source = {"model_content": bytes(model)}
+        name = "the .tflite bytes"
+    else:
+        path = pathlib.Path(model)
+        if not path.is_file():
+            raise FileNotFoundError(f"No such .tflite file: {path}")
+        source, name = {"model_path": str(path)}, str(path)
+    try:
+        return Interpreter(num_threads=num_threads, **source, **kwargs)
+    except (ValueError, RuntimeError) as e:
+        raise ValueError(f"Cannot load {name} as a TFLite model: {e}") from e
+
+
 class TFLiteRunner(Runner):
     """Runs a `.tflite` classifier with `ai_edge_litert` (batch-1 models: resized input or a loop; see module doc).
 
+    The one TFLite runner of the package: `kerasfer predict`, `FER(tflite=...)`, `kerasfer export`'s accuracy
+    and agreement checks and the layer-drift report all use it.
+
     Args:
-        path: the `.tflite` file.
+        model: the `.tflite` file, or its bytes.
         num_threads: interpreter threads (None: LiteRT's default).
-        output: `"auto"`, `"probabilities"` or `"logits"`.
+        output: `"auto"`, `"probabilities"` (the outputs as they are) or `"logits"`.
+        use_xnnpack: False runs LiteRT's reference kernels (no default delegate).
     """
 
-    def __init__(self, path, num_threads: int | None = None, output: str = "auto"):
-        path = pathlib.Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"No such .tflite file: {path}")
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError as e:  # pragma: no cover - depends on the install
-            raise ImportError("Running .tflite files needs ai-edge-litert: pip install 'kerasfer[tflite]'.") from e
-        try:
-            self._make = lambda: Interpreter(model_path=str(path), num_threads=num_threads)
-            self.interpreter = self._make()
-            self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as e:
-            raise ValueError(f"Cannot load {path} as a TFLite model: {e}") from e
+    def __init__(self, model, num_threads: int | None = None, output: str = "auto", use_xnnpack: bool = True):
+        self._make = lambda: make_interpreter(model, num_threads, use_xnnpack)
+        self.interpreter = self._make()
+        name = "the .tflite bytes" if isinstance(model, bytes | bytearray) else str(model)
         inputs = self.interpreter.get_input_details()
         outputs = self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
-            raise ValueError(f"{path}: expected one input and one output, got {len(inputs)} and {len(outputs)}.")
+            raise ValueError(f"{name}: expected one input and one output, got {len(inputs)} and {len(outputs)}.")
         self._in, self._out = inputs[0], outputs[0]
         shape = tuple(int(d) for d in self._in["shape"])
         if len(shape) != 4:
-            raise ValueError(f"{path}: the input must be (1, H, W, C) images; it is {shape}.")
+            raise ValueError(f"{name}: the input must be (1, H, W, C) images; it is {shape}.")
         self.input_shape = shape[1:]
         self.num_classes = int(self._out["shape"][-1])
-        self._batch = shape[0]  # the batch the interpreter is currently allocated for
-        self._resizable = True
         self.output = _check_output_mode(output)
-        if self.output == "auto" and _tflite_ends_in_softmax(Interpreter(model_path=str(path)), self._out["index"]):
+        if self.output == "auto" and _tflite_ends_in_softmax(self.interpreter, self._out["index"]):
             # decided once from the graph: a per-batch check of the values is fooled by int8 outputs, whose
             # dequantized probabilities need not sum to 1 within the tolerance
             self.output = "probabilities"
-        self.source = str(path)
+        try:
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ValueError(f"Cannot load {name} as a TFLite model: {e}") from e
+        self._batch = shape[0]  # the batch the interpreter is currently allocated for
+        self._resizable = True
+        self.source = None if isinstance(model, bytes | bytearray) else str(model)
+        self._content = bytes(model) if isinstance(model, bytes | bytearray) else None
+
+    @property
+    def delegated(self) -> bool:
+        """True when a delegate (XNNPACK) took over part of the graph."""
+        return any(op["op_name"] == "DELEGATE" for op in self.interpreter._get_ops_details())
+
+    def metadata(self) -> dict | None:
+        """The `kerasfer_metadata` JSON that `kerasfer export` embeds (labels, input, ...), or None."""
+        try:
+            from kerasfer.export.flatbuffer import read_tflite
+
+            return read_tflite(self._content if self._content is not None else self.source).kerasfer_metadata()
+        except (ImportError, ValueError, OSError):
+            return None
 
     def _set_batch(self, n) -> bool:
         if n == self._batch:
@@ -218,71 +275,106 @@ class TFLiteRunner(Runner):
             self._batch = 1
             return n == 1
 
-    def _run(self, batch):
-        details = self._in
-        x = batch
-        if details["dtype"] in (np.int8, np.uint8):
-            scale, zero = details["quantization"]
-            info = np.iinfo(details["dtype"])
-            x = np.clip(np.round(batch / scale + zero), info.min, info.max)
-        self.interpreter.set_tensor(details["index"], x.astype(details["dtype"]))
-        self.interpreter.invoke()
-        out = self.interpreter.get_tensor(self._out["index"])
-        if self._out["dtype"] in (np.int8, np.uint8):
-            scale, zero = self._out["quantization"]
-            out = (out.astype(np.float32) - zero) * scale
-        return np.array(out, dtype=np.float32)
+    def set_input(self, image: np.ndarray) -> None:
+        """Sets one `(H, W, C)` raw-pixel image as the input (batch 1), for timing `invoke` alone."""
+        self._set_batch(1)
+        self.interpreter.set_tensor(self._in["index"], quantize_input(np.asarray(image, np.float32)[None], self._in))
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def invoke(self) -> None:
+        self.interpreter.invoke()
+
+    def _run(self, batch):
+        self.interpreter.set_tensor(self._in["index"], quantize_input(batch, self._in))
+        self.interpreter.invoke()
+        return np.array(dequantize(self.interpreter.get_tensor(self._out["index"]), self._out), dtype=np.float32)
+
+    def raw(self, batch: np.ndarray) -> np.ndarray:
+        """The model's outputs for a batch (or one image) as they are, dequantized: `(N, ...)` float32."""
         batch = self._check_batch(batch)
         n = len(batch)
         if n == 0:
-            return np.zeros((0, self.num_classes), np.float32)
+            return np.zeros((0, *(int(d) for d in self._out["shape"][1:])), np.float32)
         if self._set_batch(n):
-            out = self._run(batch)
-        else:
-            out = np.concatenate([self._run(batch[i : i + 1]) for i in range(n)])
-        return _to_probabilities(out.reshape(n, -1), self.output)
+            return self._run(batch)
+        return np.concatenate([self._run(batch[i : i + 1]) for i in range(n)])
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        out = self.raw(batch)
+        return _to_probabilities(out.reshape(len(out), -1), self.output)
+
+    def predict(self, images) -> np.ndarray:
+        """`self(images)` for one image `(H, W, C)` or a batch: `(N, num_classes)` float32."""
+        return self(images)
 
 
-def load_runner(model=None, weights=None, *, tflite=None, batch_size: int = 32, output: str = "auto", **model_kwargs):
-    """Builds a runner from what the user has.
+def load_runner(
+    model=None,
+    weights=None,
+    *,
+    tflite=None,
+    batch_size: int = 32,
+    output: str = "auto",
+    labels=None,
+    num_classes: int | None = None,
+    input_shape=None,
+) -> Runner:
+    """Builds a runner from what the user has; the runner carries its `labels`, `source` and `align_margin`.
 
     Args:
-        model: a `keras.Model`, a `Runner`, a registered model name (`kerasfer.models.list_models()`), or a path to
-            a `.keras` model or a `.tflite` file.
-        weights: a `.weights.h5` / `.keras` path for a registered model name.
+        model: a `keras.Model`, a `Runner`, a `.tflite` path, or anything `kerasfer.models.load_trained`
+            takes: a run directory, a `.keras` / `.weights.h5` file, a packaged name
+            (`"resnet18_small/fer2013"`), or a registry name with `weights=`.
+        weights: a run directory, a `.keras` / `.weights.h5` file or a packaged name, for a registry `model`
+            (or to load into a `keras.Model`).
         tflite: a `.tflite` path (same as passing it as `model`).
         batch_size, output: see `KerasRunner`.
-        **model_kwargs: passed to the model builder for a registered name (e.g. `num_classes`, `input_shape`).
+        labels: class names to use instead of the stored ones.
+        num_classes, input_shape: build arguments for a `.weights.h5` file of a registry model.
+
+    Labels of a `.tflite` come from the file's own `kerasfer_metadata` first (what `kerasfer export`
+    embeds), then from a `<stem>.labels.txt` / model card / `labels.txt` beside it; of a Keras model, as
+    `kerasfer.models.load_trained` says. A label list whose length differs from the outputs is an error.
     """
+    from kerasfer.models.loading import canonical_labels
+    from kerasfer.models.loading import labels_beside
+    from kerasfer.models.loading import load_trained
+
+    given = None if labels is None else tuple(str(v) for v in labels)
     if tflite is not None:
         if model is not None:
             raise ValueError("Pass either model= or tflite=, not both.")
-        return TFLiteRunner(tflite, output=output)
+        model = tflite
     if isinstance(model, Runner):
-        return model
-    if isinstance(model, str | os.PathLike):
-        text = str(model)
-        suffix = pathlib.Path(text).suffix.lower()
-        if suffix == ".tflite":
-            return TFLiteRunner(text, output=output)
-        if suffix in (".keras", ".h5") and not text.endswith(".weights.h5"):
-            import keras
-
-            if not os.path.isfile(text):
-                raise FileNotFoundError(f"No such model file: {text}")
-            import kerasfer  # noqa: F401  (registers the custom layers for deserialisation)
-
-            return KerasRunner(keras.saving.load_model(text, compile=False), batch_size, output, source=text)
-        from kerasfer.models import create_model
-
-        built = create_model(text, weights=weights, **model_kwargs)
-        return KerasRunner(built, batch_size, output, source=str(weights) if weights else text)
-    if model is None:
-        raise ValueError("load_runner needs a model, a model name, a .keras path or a .tflite path.")
-    if not hasattr(model, "inputs") or not hasattr(model, "predict_on_batch"):
-        raise TypeError(f"Expected a keras.Model, a Runner, a name or a path; got {type(model).__name__}.")
-    if weights is not None:
-        model.load_weights(str(weights))
-    return KerasRunner(model, batch_size, output)
+        runner = model
+        if given is not None:
+            runner.labels = given
+    elif isinstance(model, str | os.PathLike) and str(model).lower().endswith(".tflite"):
+        if weights is not None:
+            raise ValueError("A .tflite file holds its weights; do not pass weights= with it.")
+        runner = TFLiteRunner(model, output=output)
+        meta = runner.metadata() or {}
+        found = labels_beside(model) if not meta.get("labels") else (tuple(meta["labels"]), "the file's metadata")
+        runner.labels = given or (found[0] if found else canonical_labels(runner.num_classes))
+        runner.labels_source = "argument" if given else (found[1] if found else "canonical")
+    else:
+        if model is None and weights is None:
+            raise ValueError("load_runner needs a model: a run directory, a .keras / .tflite file or a packaged name.")
+        if hasattr(model, "inputs") and hasattr(model, "predict_on_batch"):
+            if weights is not None:
+                model.load_weights(os.fspath(weights))
+            loaded = load_trained(model, labels=given)
+        elif weights is not None:
+            loaded = load_trained(weights, model, num_classes=num_classes, input_shape=input_shape, labels=given)
+        else:
+            loaded = load_trained(model, num_classes=num_classes, input_shape=input_shape, labels=given)
+        if model is not None and not isinstance(model, str | os.PathLike) and not hasattr(model, "inputs"):
+            raise TypeError(f"Expected a keras.Model, a Runner, a name or a path; got {type(model).__name__}.")
+        runner = KerasRunner(loaded.model, batch_size, output, source=loaded.source)
+        runner.labels, runner.labels_source = loaded.labels, loaded.labels_source
+        runner.align_margin = loaded.align_margin
+    if runner.labels is not None and len(runner.labels) != runner.num_classes:
+        raise ValueError(
+            f"{len(runner.labels)} labels {list(runner.labels)} for a model with {runner.num_classes} classes"
+            f" ({runner.source or 'model'})."
+        )
+    return runner

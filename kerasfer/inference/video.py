@@ -15,109 +15,17 @@ writes the video with boxes, landmarks and labels drawn.
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import json
 import pathlib
 import time
 
 import numpy as np
 
 from kerasfer.data import align as _align
-from kerasfer.inference.fer import FaceResult
+from kerasfer.inference.results import FaceResult
+from kerasfer.inference.results import FrameResult
+from kerasfer.inference.results import VideoResult
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
-
-
-@dataclasses.dataclass
-class FrameResult:
-    index: int
-    time_s: float
-    faces: list[FaceResult]
-    detected: bool  # the detector ran on this frame
-
-    def to_dict(self) -> dict:
-        return {
-            "frame": self.index,
-            "time_s": self.time_s,
-            "detected": self.detected,
-            "faces": [f.to_dict() for f in self.faces],
-        }
-
-
-@dataclasses.dataclass
-class VideoResult:
-    """The per-frame results of a video and how long each part took."""
-
-    source: str
-    fps: float
-    frame_size: tuple[int, int]  # (height, width)
-    frames_read: int
-    frames: list[FrameResult]
-    labels: tuple[str, ...]
-    seconds: float = 0.0
-    detect_seconds: float = 0.0
-    classify_seconds: float = 0.0
-
-    @property
-    def processing_fps(self) -> float:
-        return self.frames_read / self.seconds if self.seconds > 0 else 0.0
-
-    def to_dict(self) -> dict:
-        return {
-            "source": self.source,
-            "fps": self.fps,
-            "frame_size": list(self.frame_size),
-            "frames_read": self.frames_read,
-            "labels": list(self.labels),
-            "seconds": self.seconds,
-            "processing_fps": self.processing_fps,
-            "frames": [f.to_dict() for f in self.frames],
-        }
-
-    def rows(self) -> list[dict]:
-        """One flat row per face per frame (frames without faces give one row with empty face fields)."""
-        rows = []
-        for fr in self.frames:
-            base = {"source": self.source, "frame": fr.index, "time_s": round(fr.time_s, 6)}
-            if not fr.faces:
-                rows.append({**base, "face": ""})
-            for i, face in enumerate(fr.faces):
-                rows.append({**base, **face_row(face, i)})
-        return rows
-
-    def to_json(self, path):
-        pathlib.Path(path).write_text(json.dumps(self.to_dict(), indent=1))
-
-    def to_csv(self, path):
-        write_csv(path, self.rows(), self.labels)
-
-
-def face_row(face: FaceResult, index: int) -> dict:
-    x, y, w, h = face.box
-    row = {
-        "face": index,
-        "x": x,
-        "y": y,
-        "w": w,
-        "h": h,
-        "score": float(face.score),
-        "tracked": int(face.tracked),
-        "label": face.label,
-    }
-    row.update({f"p_{name}": float(p) for name, p in zip(face.labels, face.probabilities)})
-    return row
-
-
-CSV_BASE_COLUMNS = ["source", "frame", "time_s", "face", "x", "y", "w", "h", "score", "tracked", "label"]
-
-
-def write_csv(path, rows, labels, extra_columns=()):
-    columns = CSV_BASE_COLUMNS + [f"p_{n}" for n in labels] + list(extra_columns)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", restval="")
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 class FlowTracker:
@@ -177,7 +85,7 @@ class FlowTracker:
             centre = np.array([x + w / 2.0, y + h / 2.0]) @ matrix[:, :2].T + matrix[:, 2]
             scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
             nw, nh = w * scale, h * scale
-            box = _align._clip_box((centre[0] - nw / 2, centre[1] - nh / 2, nw, nh), (h_img, w_img))
+            box = _align.clip_box((centre[0] - nw / 2, centre[1] - nh / 2, nw, nh), (h_img, w_img))
             if box is None or box[2] * box[3] < 0.25 * w * h:  # left the frame
                 continue
             landmarks = None
@@ -272,7 +180,7 @@ def analyze_video(
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     if max_frames:
         total = min(total, max_frames) if total > 0 else max_frames
-    bar = _align._Progress(total if total > 0 else None, desc="video", enabled=progress)
+    bar = _align.Progress(total if total > 0 else None, desc="video", enabled=progress)
     tracker = FlowTracker() if track else None
     writer = None
     frames, last = [], []
@@ -307,7 +215,7 @@ def analyze_video(
                 t0 = time.perf_counter()
                 results = []
                 if faces:
-                    probs = fer.runner(fer.to_model_input(fer.align(rgb, faces)))
+                    probs = fer.classify_inputs(fer.to_model_input(fer.align(rgb, faces)))
                     results = [
                         FaceResult(f.box, f.landmarks, f.score, p, fer.labels, tracked=not detect_now)
                         for f, p in zip(faces, probs)

@@ -1,5 +1,6 @@
 """kerasfer layers: every block of the source papers as a serializable Keras layer."""
 
+import kerasfer as _kerasfer
 from kerasfer.layers.cbam import CBAM
 from kerasfer.layers.channel_shuffle import ChannelShuffle
 from kerasfer.layers.conv2d_bn import Conv2dBN
@@ -18,3 +19,5 @@ from kerasfer.layers.repvgg_dw import RepVGGDW
 from kerasfer.layers.roi_align import RoIAlign
 from kerasfer.layers.spatial_bias import SpatialBias
 from kerasfer.layers.upsampling import NearestUpsampling2D
+
+_kerasfer.register_keras_objects()  # importing one part registers all serializable classes

@@ -1,9 +1,13 @@
 """Combo loss (LFER-LDL): weighted multi-class binary cross-entropy combined with Dice.
 
 Reference:
-    LFER-LDL (paper 001, `shared/papers/lfer_ldl.txt`), section on the Combo loss; the
-    Combo loss author's Keras code `asgsaeid/ComboLoss` `combo_loss.py` (Taghanaki et al.,
-    "Combo loss: Handling input and output imbalance in multi-organ segmentation", 2019).
+    Liu Jin, Luo Xiaoshu and Xu Zhaoxing, "Lightweight Facial Expression Recognition Based
+    on Label Distribution Learning" (LFER-LDL), ChinaXiv 202204.00070, 2022, section 1.3
+    (label distribution learning, where the Combo loss is defined) and section 2.4.1 (the
+    beta sweep); DOI not given in the paper. The Combo loss itself: Taghanaki et al., "Combo
+    loss: Handling input and output imbalance in multi-organ segmentation", Computerized
+    Medical Imaging and Graphics, 2019, arXiv:1805.02798; its author's Keras code is
+    https://github.com/asgsaeid/ComboLoss (`combo_loss.py`).
 """
 
 import keras

@@ -1,9 +1,11 @@
 """Cosine-Harmony loss (LFNSB) and the model wrapper that trains its class centres.
 
 Reference:
-    LFNSB, "A Lightweight Model Enhancing Facial Expression Recognition with Spatial Bias
-    and Cosine-Harmony Loss" (Preprints 2024, 115488), section 1.2.1; reference code
-    `1chenchen22/LFNSB` `losses.py` (class `AffinityLoss`, derived from `yaoing/DAN`).
+    Xuefeng Chen and Liangyu Huang, "A Lightweight Model Enhancing Facial Expression
+    Recognition with Spatial Bias and Cosine-Harmony Loss" (LFNSB), Computation 12(10), 201,
+    2024, DOI 10.3390/computation12100201, section "Cosine-Harmony Loss". Reference code:
+    https://github.com/1chenchen22/LFNSB `losses.py` (class `AffinityLoss`, derived from the
+    `AffinityLoss` of https://github.com/yaoing/DAN).
 """
 
 import keras

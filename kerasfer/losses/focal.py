@@ -1,9 +1,11 @@
 """Focal cross-entropy: categorical (emotion classification) and binary (detection).
 
 Reference:
-    Lin et al., "Focal Loss for Dense Object Detection" (ICCV 2017); the multi-scale
-    attention FER paper (paper 004, `shared/papers/multiscale_attention_fer.txt`) uses the
-    binary form in its emotion-region detector.
+    Lin, Goyal, Girshick, He and Dollar, "Focal Loss for Dense Object Detection", ICCV 2017,
+    arXiv:1708.02002. The multi-scale attention FER paper (Zhang, Zhang, Fu and Qi, "A
+    Multi-scale Attention-based Facial Emotion Recognition Method Based on Deep Learning",
+    Instrumentation 9(3), 2022, DOI 10.15878/j.cnki.instrumentation.2022.03.005, section 3.2)
+    uses the binary form in its emotion-region detector.
 """
 
 import keras
@@ -98,7 +100,7 @@ def binary_focal_loss(y_true, y_pred, gamma=2.0, alpha=None, from_logits=False):
 
 @kerasfer_export("kerasfer.losses.CategoricalFocalLoss")
 class CategoricalFocalLoss(keras.losses.Loss):
-    """Categorical focal cross-entropy for classification (paper 004's emotion classifier).
+    """Categorical focal cross-entropy (the emotion classifier of the multi-scale FER network, Zhang et al. 2022).
 
     `-sum_c alpha_c t_c (1 - p_c)^gamma log p_c` per sample. Takes one-hot/distribution
     targets `(B, C)` *or* integer labels `(B,)` (the sparse variant, detected from the

@@ -1,9 +1,12 @@
 """Label-distribution learning loss (LFER-LDL): KL(teacher distribution || student prediction).
 
 Reference:
-    LFER-LDL (paper 001, `shared/papers/lfer_ldl.txt`), label-distribution learning; the
-    closest public code, `zengqunzhao/EfficientFace` `main.py` (ResNet-50 teacher).
-    Targets from a trained teacher: `kerasfer.training.distillation.teacher_targets`.
+    Liu Jin, Luo Xiaoshu and Xu Zhaoxing, "Lightweight Facial Expression Recognition Based
+    on Label Distribution Learning" (LFER-LDL), ChinaXiv 202204.00070, 2022, section 1.3;
+    DOI not given in the paper. The closest public code is EfficientFace (Zhao, Liu and
+    Zhou, AAAI 2021, DOI 10.1609/aaai.v35i4.16465), https://github.com/zengqunzhao/EfficientFace
+    `main.py` (ResNet-50 teacher). Targets from a trained teacher:
+    `kerasfer.training.distillation.teacher_targets`.
 """
 
 import keras

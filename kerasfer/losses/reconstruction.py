@@ -1,8 +1,9 @@
-"""Masking-reconstruction losses (paper 003): L1 image reconstruction and the "margin" BCE.
+"""Masking-reconstruction losses: L1 image reconstruction and the "margin" BCE.
 
 Reference:
-    Residual Masking Reconstruction Network (paper 003,
-    `shared/papers/residual_masking_reconstruction.txt`): `L_rec = ||p - p'||_1` and
+    Jianing Shen and Hongmei Li, "Facial Expression Recognition Method Based on Residual
+    Masking Reconstruction Network", Journal of Information Processing Systems 19(3),
+    pp. 323-333, 2023 (DOI not given in the paper), section 3.2: `L_rec = ||p - p'||_1` and
     `L_margin = -[p_i log e_i + (1 - p_i) log(1 - e_i)]`. The paper leaves the
     reconstruction target, the upsampler and the loss weights unspecified; these
     functions are our interpretation, with user weights.
@@ -40,7 +41,7 @@ def reconstruction_l1(images, reconstructions):
 
 @kerasfer_export("kerasfer.losses.margin_bce")
 def margin_bce(y_true, y_pred, from_logits=False):
-    """Per-sample mean over classes of `-[t log e + (1 - t) log(1 - e)]` (paper 003's "margin" loss).
+    """Per-sample mean over classes of `-[t log e + (1 - t) log(1 - e)]` (the reconstruction paper's "margin" loss).
 
     Despite its name the paper's formula is a plain binary cross-entropy (no margin);
     we apply it to one-hot targets (integer labels are one-hot encoded) and per-class
@@ -61,7 +62,7 @@ def margin_bce(y_true, y_pred, from_logits=False):
 
 @kerasfer_export("kerasfer.losses.ReconstructionL1")
 class ReconstructionL1(keras.losses.Loss):
-    """`weight * mean |images - reconstructions|` per sample (paper 003's `L_rec`).
+    """`weight * mean |images - reconstructions|` per sample (the reconstruction paper's `L_rec`).
 
     `loss(y_true=images, y_pred=reconstructions)`; see `kerasfer.losses.reconstruction_l1`.
 
@@ -91,7 +92,7 @@ class ReconstructionL1(keras.losses.Loss):
 
 @kerasfer_export("kerasfer.losses.MarginBCE")
 class MarginBCE(keras.losses.Loss):
-    """`weight * BCE(one-hot, e)` per sample (paper 003's `L_margin`, a plain BCE).
+    """`weight * BCE(one-hot, e)` per sample (the reconstruction paper's `L_margin`, a plain BCE).
 
     Takes one-hot targets `(B, C)` or integer labels `(B,)`; see `kerasfer.losses.margin_bce`.
 

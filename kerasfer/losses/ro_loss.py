@@ -1,7 +1,9 @@
 """RO loss (SDNet): cross-entropy against a target smoothed towards the uniform distribution.
 
 Reference:
-    SDNet (paper 002 in `shared/papers/sdnet.txt`), equations 4-6.
+    Lifang Zhou, Siqin Li, Yi Wang and Junlin Liu, "SDNet: Lightweight Facial Expression
+    Recognition for Sample Disequilibrium", ICASSP 2022 (DOI not given in the paper),
+    section 2.3, equations 4-6.
 """
 
 import keras

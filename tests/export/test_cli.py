@@ -1,7 +1,6 @@
 """`kerasfer export` / `kerasfer bench` end to end on a tiny registered model."""
 
 import json
-import pathlib
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ pytest.importorskip("ai_edge_litert")
 from kerasfer import cli  # noqa: E402
 from kerasfer import models  # noqa: E402
 from kerasfer.export import cli as export_cli  # noqa: E402
+from kerasfer.export import evaluate  # noqa: E402
 
 _SMALL = [n for n in ("sdnet", "shufflenet_v2_x0_5", "lfnsb") if n in models.list_models()]
 
@@ -51,7 +51,7 @@ def test_export_and_bench_commands(tmp_path, capsys):
         assert int8["layer_drift"] and "layer" in int8["layer_drift"][0]
     for q in ("fp32", "int8"):
         assert (out / f"{name}_{q}.tflite").is_file() and (out / f"{name}_{q}.card.md").is_file()
-    assert (out / "labels.txt").read_text().splitlines()[0] == "angry"
+    assert (out / f"{name}_fp32.labels.txt").read_text().splitlines()[0] == "angry"
     printed = capsys.readouterr().out
     assert "top-1 agreement" in printed and "| fp32 |" in printed
 
@@ -65,30 +65,79 @@ def test_export_and_bench_commands(tmp_path, capsys):
 
 def test_cli_errors(tmp_path, capsys):
     assert cli.main(["bench", str(tmp_path / "nope.tflite")]) == 2
-    assert "no such file" in capsys.readouterr().err
+    assert "No such file" in capsys.readouterr().err
+    (tmp_path / "notimage.jpg").write_bytes(b"not a model")
+    assert cli.main(["bench", str(tmp_path / "notimage.jpg")]) == 2
+    err = capsys.readouterr().err
+    assert "not a .tflite file" in err and "Traceback" not in err
+    assert cli.main(["models", "--names", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("kerasfer models: error: Unknown model 'nope'")
+
+
+def test_load_eval_data_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
-        export_cli.load_dataset(str(tmp_path / "missing.npz"), (32, 32, 3))
+        evaluate.load_eval_data(str(tmp_path / "missing.npz"), (32, 32, 3))
     np.savez(tmp_path / "bad.npz", pictures=np.zeros((2, 4, 4, 3)))
     with pytest.raises(ValueError, match="'images' and 'labels'"):
-        export_cli.load_dataset(str(tmp_path / "bad.npz"), (32, 32, 3))
+        evaluate.load_eval_data(str(tmp_path / "bad.npz"), (32, 32, 3))
     with pytest.raises(ValueError, match="Unknown dataset"):
-        export_cli.load_dataset("imagenet", (32, 32, 3))
+        evaluate.load_eval_data("imagenet_nope", (32, 32, 3))
 
 
-def test_fit_images_converts_size_and_channels():
-    gray = np.arange(48 * 48, dtype=np.float32).reshape(1, 48, 48, 1) % 255
-    rgb = export_cli.fit_images(gray, (32, 32, 3))
-    assert rgb.shape == (1, 32, 32, 3) and np.allclose(rgb[..., 0], rgb[..., 2])
-    back = export_cli.fit_images(rgb, (32, 32, 1))
-    assert back.shape == (1, 32, 32, 1)
+def test_load_eval_data_from_npz_and_tfds(tmp_path):
+    gray = (np.arange(3 * 48 * 48) % 255).reshape(3, 48, 48, 1).astype(np.uint8)
+    np.savez(tmp_path / "d.npz", images=gray, labels=np.array([0, 1, 2]))
+    x, y = evaluate.load_eval_data(str(tmp_path / "d.npz"), (32, 32, 3), limit=2)
+    assert x.shape == (2, 32, 32, 3) and x.dtype == np.float32 and y.tolist() == [0, 1]
+    x, y = evaluate.load_eval_data("synthetic_faces:validation", (24, 24, 1), limit=5, data_dir=str(tmp_path / "t"))
+    assert x.shape == (5, 24, 24, 1) and y.shape == (5,)
 
 
-@pytest.mark.realdata
-def test_read_fer2013_training_rows():
-    root = export_cli.shared_data_dir() / "fer2013"
-    if not (root / "fer2013.tar.gz").is_file() and not (root / "fer2013.csv").is_file():
-        pytest.skip(f"FER2013 not found under {root}")
-    x, y = export_cli.read_fer2013("Training", limit=5)
-    assert x.shape == (5, 48, 48, 1) and x.dtype == np.uint8
-    assert y.min() >= 0 and y.max() <= 6
-    assert isinstance(root, pathlib.Path)
+def _tiny_classifier(path, classes, size=16):
+    import keras
+
+    import kerasfer
+
+    inputs = keras.Input((size, size, 1))
+    x = kerasfer.layers.ImageNormalization()(inputs)
+    x = keras.layers.Conv2D(4, 3, strides=2, name="conv")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(classes, activation="softmax", name="predictions")(x)
+    keras.Model(inputs, outputs, name=f"tiny{classes}").save(path)
+    return path
+
+
+def test_two_exports_in_one_folder_keep_their_own_labels(tmp_path, capsys):
+    from kerasfer.inference.fer import FER
+
+    seven = _tiny_classifier(tmp_path / "seven.keras", 7)
+    eight = _tiny_classifier(tmp_path / "eight.keras", 8)
+    (tmp_path / "eight.labels.txt").write_text("\n".join(f"c{i}" for i in range(8)) + "\n")
+    out = tmp_path / "exported"
+    assert cli.main(["export", "--model", str(seven), "--quantization", "fp32", "--out", str(out), "--quiet"]) == 0
+    assert cli.main(["export", "--model", str(eight), "--quantization", "fp32", "--out", str(out), "--quiet"]) == 0
+    assert (out / "tiny7_fp32.labels.txt").read_text().split() == ["angry", "disgust", "fear", "happy", "sad",
+                                                                    "surprise", "neutral"]  # fmt: skip
+    assert (out / "tiny8_fp32.labels.txt").read_text().split() == [f"c{i}" for i in range(8)]
+    assert not (out / "labels.txt").exists()
+    fer = FER(tflite=str(out / "tiny7_fp32.tflite"), detector="none")
+    assert len(fer.labels) == 7 and fer.runner.labels_source == "the file's metadata"
+    (out / "tiny7_fp32.labels.txt").unlink()  # the labels inside the file are enough
+    assert FER(tflite=str(out / "tiny8_fp32.tflite"), detector="none").labels[0] == "c0"
+    assert len(FER(tflite=str(out / "tiny7_fp32.tflite"), detector="none").labels) == 7
+
+
+def test_export_checks_the_output_folder_first_and_warns_for_untrained(tmp_path, capsys):
+    (tmp_path / "file.jpg").write_bytes(b"x")
+    for bad in ("/proc/kerasfer_x", str(tmp_path / "file.jpg" / "x")):
+        assert cli.main(["export", "--model", "nothing_loaded_first", "--out", bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("kerasfer export: error: --out") and "Traceback" not in err[0]
+    tiny = _tiny_classifier(tmp_path / "t.keras", 3)
+    assert cli.main(["export", "--model", str(tiny), "--quantization", "fp32", "--out", str(tmp_path / "o")]) == 0
+    assert "untrained" not in capsys.readouterr().err
+    if "sdnet" in models.list_models():
+        rc = cli.main(["export", "--model", "sdnet", "--input-size", "32", "--quantization", "fp32", "--quiet",
+                       "--out", str(tmp_path / "u")])  # fmt: skip
+        assert rc == 0 and "untrained model" in capsys.readouterr().err

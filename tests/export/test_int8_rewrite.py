@@ -112,8 +112,8 @@ def test_int8_export_runs_prelu_and_hard_swish_inside_xnnpack():
     assert {"PRELU", "HARD_SWISH"} <= outside_xnnpack(plain)
     assert outside_xnnpack(rewritten) <= {"SOFTMAX"}, outside_xnnpack(rewritten)  # int8 softmax: builtin kernel
     # the rewrite loses no accuracy against the float model compared with int8 PRELU
-    err_plain = np.abs(evaluate.TFLiteRunner(plain).predict(images) - reference).max()
-    err_rewritten = np.abs(evaluate.TFLiteRunner(rewritten).predict(images) - reference).max()
+    err_plain = np.abs(evaluate.run_tflite(plain, images) - reference).max()
+    err_rewritten = np.abs(evaluate.run_tflite(rewritten, images) - reference).max()
     assert err_rewritten < max(2 * err_plain, 0.02), (err_rewritten, err_plain)
     # float exports keep the single ops (XNNPACK and the GPU delegate run them as they are)
     fp32 = op_names(tflite.convert(model, "fp32"))

@@ -48,7 +48,7 @@ def _images(n=16, seed=0, channels=3):
 
 
 def _run(content, x):
-    return evaluate.TFLiteRunner(content).predict(x)
+    return evaluate.run_tflite(content, x)
 
 
 def test_fp32_matches_keras_and_is_builtin_batch1():
@@ -202,14 +202,17 @@ def test_export_custom_labels_and_errors(tmp_path):
 
 
 def test_runner_errors_and_int8_io_round_trip(tmp_path):
+    from kerasfer.inference.runners import TFLiteRunner
+    from kerasfer.inference.runners import quantize_input
+
     with pytest.raises(FileNotFoundError, match="missing.tflite"):
-        evaluate.TFLiteRunner(tmp_path / "missing.tflite")
+        TFLiteRunner(tmp_path / "missing.tflite")
     model = _model()
     content = tflite.convert(model, "int8", representative_data=_images(8), inference_input_type="uint8")
-    runner = evaluate.TFLiteRunner(content)
-    q = runner.quantize_input(np.array([0.0, 127.5, 255.0, 1e6], np.float32))
+    runner = TFLiteRunner(content, output="probabilities")
+    q = quantize_input(np.array([0.0, 127.5, 255.0, 1e6], np.float32), runner._in)
     assert q.dtype == np.uint8 and q[-1] == 255
-    with pytest.raises(ValueError, match="takes"):
+    with pytest.raises(ValueError, match="shape"):
         runner.predict(np.zeros((1, 16, 16, 3)))
     with pytest.raises(ValueError, match="NaN"):
         runner.predict(np.full((1, SIZE, SIZE, 3), np.nan))

@@ -194,39 +194,39 @@ def test_labels_and_model_errors(tmp_path):
 
 def test_default_model(monkeypatch):
     from kerasfer.inference import fer as fer_module
+    from kerasfer.models import loading
 
     asked = []
 
-    def fake_create_model(name, weights=None, **kwargs):
-        asked.append((name, weights))
-        if weights != "fer2013":
-            raise AssertionError(weights)
-        return brightness_model()
+    def fake_load_trained(source, model_name=None, **kwargs):
+        asked.append(source)
+        return loading._finish(brightness_model(), source=source, kind="packaged")
 
-    # The first packaged candidate wins: with both shipped, the LFNSB weights.
+    # The first packaged candidate wins: with all shipped, the LFNSB weights.
     shipped = {c: "x.weights.h5" for c in fer_module.DEFAULT_CANDIDATES}
     monkeypatch.setattr("kerasfer.models.weights.packaged_weights", lambda model_name=None: shipped)
-    monkeypatch.setattr(kerasfer.models, "create_model", fake_create_model)
+    monkeypatch.setattr(loading, "load_trained", fake_load_trained)
     fer = FER(detector="none")
-    assert asked == [fer_module.DEFAULT_CANDIDATES[0]] and fer.input_shape == (32, 32, 3)
+    assert asked == ["/".join(fer_module.DEFAULT_CANDIDATES[0])] and fer.input_shape == (32, 32, 3)
     assert fer.margin == 0.0  # no card for the fake weights: the ArcFace crop
 
-    # Only the small model shipped: it is the default.
+    # Without the first, the next one shipped is the default.
     del shipped[fer_module.DEFAULT_CANDIDATES[0]]
     asked.clear()
     FER(detector="none")
-    assert asked == [fer_module.DEFAULT_CANDIDATES[1]]
+    assert asked == ["/".join(fer_module.DEFAULT_CANDIDATES[1])]
 
-    def broken(name, weights=None, **kwargs):
+    def broken(source, model_name=None, **kwargs):
         raise OSError("truncated file")
 
-    monkeypatch.setattr(kerasfer.models, "create_model", broken)
+    monkeypatch.setattr(loading, "load_trained", broken)
     with pytest.raises(ValueError, match="could not be built.*truncated file"):
         FER()
     shipped.clear()
     with pytest.raises(ValueError, match="No packaged default model.*Pass a model.*tflite="):
         FER()
-    with pytest.raises(ValueError, match="weights= needs a model"):
+    monkeypatch.undo()
+    with pytest.raises(FileNotFoundError, match="w.weights.h5"):
         FER(weights="w.weights.h5")
 
 

@@ -190,6 +190,6 @@ def test_fixed_boxes_export_passes_the_gpu_check():
     report = gpu_check.check(content)
     assert report.ok, str(report)
     feats, _ = _data(batch=1, h=8, w=8, c=4)
-    from kerasfer.export.evaluate import TFLiteRunner
+    from kerasfer.export.evaluate import run_tflite
 
-    np.testing.assert_allclose(TFLiteRunner(content).predict(feats), np.asarray(model(feats)), atol=1e-5)
+    np.testing.assert_allclose(run_tflite(content, feats), np.asarray(model(feats)), atol=1e-5)

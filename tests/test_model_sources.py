@@ -1,0 +1,113 @@
+"""Every command and `FER()` take a model the same ways: a run directory, its `.keras` file, a `.weights.h5`
+file (with or without the architecture's name), and a packaged name (`kerasfer.models.load_trained`)."""
+
+import json
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+from kerasfer import cli
+from kerasfer.models import registry
+from kerasfer.models.loading import load_trained
+
+pytestmark = [pytest.mark.tf_only, pytest.mark.tflite]
+
+NAME = "tiny_sources_test"
+LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+
+def tiny_sources(num_classes=7, input_shape=(24, 24, 1), weights=None, name=NAME):
+    """A small classifier following the builder contract, packaged weights included (test only)."""
+    from kerasfer.layers import ImageNormalization
+    from kerasfer.models.weights import load_weights
+
+    inputs = keras.Input(input_shape)
+    x = ImageNormalization(0.5, 0.25, name="normalization")(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv1")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    out = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return load_weights(keras.Model(inputs, out, name=name), weights, NAME)
+
+
+if NAME not in registry.list_models():
+    registry.register_model(NAME, input_shape=(24, 24, 1), family="test", min_input_size=8)(tiny_sources)
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    """A finished one-epoch run, and its weights packaged as `tiny_sources_test/testpack`."""
+    root = tmp_path_factory.mktemp("sources")
+    run = root / "run"
+    args = ["train", "--model", NAME, "--epochs", "1", "--batch-size", "8", "--max-train-examples", "32"]
+    args += ["--max-val-examples", "8", "--val-split", "validation", "--no-jit", "--quiet", "-o", str(run)]
+    assert cli.main(args) == 0
+    packaged = root / "packaged"
+    packaged.mkdir()
+    shutil.copy(run / "checkpoints" / "best.weights.h5", packaged / f"{NAME}_testpack.weights.h5")
+    card = {"model": NAME, "name": "testpack", "build": {"num_classes": 7, "input_shape": [24, 24, 1]},
+            "labels": [f"L{i}" for i in range(7)], "preprocessing": {"align_margin": 0.1}}  # fmt: skip
+    (packaged / f"{NAME}_testpack.json").write_text(json.dumps(card))
+    image = root / "face.png"
+    import cv2
+
+    cv2.imwrite(str(image), np.full((40, 40), 120, np.uint8))
+    return {"root": root, "run": run, "packaged": packaged, "image": image}
+
+
+def _cases(s):
+    run = s["run"]
+    return {
+        "run directory": ([str(run)], "run"),
+        ".keras file": ([str(run / "model.keras")], "keras"),
+        ".weights.h5 in a run": ([str(run / "checkpoints" / "best.weights.h5")], "weights"),
+        "name + .weights.h5": ([NAME, "--weights", str(run / "checkpoints" / "best.weights.h5")], "weights"),
+        "packaged name": ([f"{NAME}/testpack"], "packaged"),
+        "name + packaged weights": ([NAME, "--weights", "testpack"], "packaged"),
+    }
+
+
+@pytest.fixture
+def packaged_dir(sources, monkeypatch):
+    monkeypatch.setattr("kerasfer.models.weights.PACKAGED_DIR", sources["packaged"])
+
+
+def test_load_trained_takes_every_source(sources, packaged_dir):
+    reference = keras.saving.load_model(sources["run"] / "model.keras", compile=False)
+    x = np.random.default_rng(0).uniform(0, 255, (3, 24, 24, 1)).astype("float32")
+    want = np.asarray(reference(x))
+    for what, (args, kind) in _cases(sources).items():
+        source, model_name = (args[2], args[0]) if "--weights" in args else (args[0], None)
+        loaded = load_trained(source, model_name)
+        assert loaded.kind in (kind, "run"), what
+        assert loaded.input_shape == (24, 24, 1) and len(loaded.labels) == 7, what
+        np.testing.assert_allclose(np.asarray(loaded.model(x)), want, atol=1e-5, err_msg=what)
+    assert load_trained(f"{NAME}/testpack").labels[0] == "L0"  # the card's labels
+    assert load_trained(f"{NAME}/testpack").align_margin == 0.1
+    assert load_trained(str(sources["run"])).labels == tuple(LABELS)  # the run's labels.txt
+
+
+def test_every_command_and_fer_take_every_source(sources, packaged_dir, capsys):
+    from kerasfer.inference.fer import FER
+
+    root = sources["root"]
+    for i, (what, (args, _)) in enumerate(_cases(sources).items()):
+        model_args = ["--model", args[0], *args[1:]]
+        report = root / f"eval{i}.json"
+        rc = cli.main(["evaluate", *model_args, "--split", "test", "--max-examples", "8", "--quiet", "-o", str(report)])
+        assert rc == 0, (what, capsys.readouterr().err)
+        assert json.loads(report.read_text())["num_examples"] == 8
+        out = root / f"export{i}"
+        rc = cli.main(["export", *model_args, "--quantization", "fp32", "--out", str(out), "--quiet"])
+        assert rc == 0, (what, capsys.readouterr().err)
+        assert "untrained" not in capsys.readouterr().err, what
+        assert list(out.glob("*_fp32.tflite")), what
+        predictions = root / f"pred{i}.json"
+        rc = cli.main(["predict", str(sources["image"]), *model_args, "--detector", "none", "-o", str(predictions)])
+        assert rc == 0, (what, capsys.readouterr().err)
+        assert len(json.loads(predictions.read_text())["images"][0]["faces"]) == 1, what
+        weights = args[2] if "--weights" in args else None
+        fer = FER(args[0], weights, detector="none")
+        assert len(fer.predict(np.full((30, 30, 3), 90, np.uint8)).faces) == 1, what
+    assert FER(f"{NAME}/testpack", detector="none").margin == 0.1  # the crop the weights were trained with
