@@ -12,39 +12,15 @@ soon as `tensorflow_datasets` is.
 import importlib
 import sys
 
+from kerasfer._lazy import lazy_attributes
 from kerasfer.version import __version__
 
-_LAZY = {
-    "layers": "kerasfer.layers",
-    "losses": "kerasfer.losses",
-    "models": "kerasfer.models",
-    "utils": "kerasfer.utils",
-    "data": "kerasfer.data",
-    "training": "kerasfer.training",
-    "export": "kerasfer.export",
-    "inference": "kerasfer.inference",
-    "testing": "kerasfer.testing",
-}
-_LAZY_ATTRS = {"FER": ("kerasfer.inference.fer", "FER")}
+_SUBPACKAGES = ("layers", "losses", "models", "utils", "data", "training", "export", "inference", "testing")
+_LAZY = {name: (f"kerasfer.{name}", None) for name in _SUBPACKAGES}
+_LAZY["FER"] = ("kerasfer.inference.fer", "FER")
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals())
 # The subpackages that define Keras-serializable classes, in dependency order.
 _KERAS_PARTS = ("kerasfer.layers", "kerasfer.losses", "kerasfer.models")
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        module = importlib.import_module(_LAZY[name])
-        globals()[name] = module
-        return module
-    if name in _LAZY_ATTRS:
-        mod, attr = _LAZY_ATTRS[name]
-        value = getattr(importlib.import_module(mod), attr)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'kerasfer' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_ATTRS))
 
 
 def register_keras_objects():

@@ -28,6 +28,8 @@ import os
 import re
 import sys
 
+from kerasfer.paths import UserError
+
 # (module, function) pairs; each function adds one or more sub-commands.
 _COMMAND_MODULES = [
     "kerasfer.demo",
@@ -43,11 +45,6 @@ EXIT_FAILURE = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
-
-class UserError(ValueError):
-    """A problem with what the user asked for (exit 2); raise it with a message that names the problem."""
-
-
 # Exceptions that mean "the user's arguments or inputs are wrong" (exit 2) rather than "kerasfer failed" (exit 1).
 USER_ERRORS = (
     UserError,
@@ -59,65 +56,6 @@ USER_ERRORS = (
     PermissionError,
     ImportError,
 )
-
-
-def check_output_file(path, *, suffixes=None, flag: str = "--output") -> str:
-    """Checks, before any work starts, that a result file can be written at `path`.
-
-    The suffix must be one of `suffixes` (when given); the path must not be a folder; its folder is
-    created when missing (a clear error when it cannot be) and must be writable. Returns the path.
-    """
-    text = os.fspath(path)
-    if os.path.isdir(text):
-        raise IsADirectoryError(f"{flag} {text} is a folder; give a file name.")
-    if suffixes and not text.lower().endswith(tuple(suffixes)):
-        raise UserError(f"{flag} must end in {' or '.join(suffixes)}; got {text}.")
-    folder = os.path.dirname(os.path.abspath(text))
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"{flag} {text}: cannot create its folder {folder} ({e.strerror or e}).") from None
-    if not os.access(folder, os.W_OK):
-        raise PermissionError(f"{flag} {text}: the folder {folder} is not writable.")
-    return text
-
-
-def check_output_folder(path, *, flag: str = "--out") -> str:
-    """Checks, before any work starts, that `path` is (or can be made) a writable folder. Returns it."""
-    text = os.fspath(path)
-    if os.path.exists(text) and not os.path.isdir(text):
-        raise NotADirectoryError(f"{flag} {text} exists and is not a folder.")
-    try:
-        os.makedirs(text, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"{flag} {text}: cannot create the folder ({e.strerror or e}).") from None
-    if not os.access(text, os.W_OK):
-        raise PermissionError(f"{flag} {text} is not writable.")
-    return text
-
-
-def save_or_rescue(write, path, what: str = "results") -> str:
-    """Calls `write(path)`; if that fails, writes to a file in the temporary folder instead and says where.
-
-    Computed results are never lost to a bad path found late (a full disk, a folder removed meanwhile).
-    Returns the path written (the rescue file's when `path` failed: the command then exits 1); raises only
-    when the rescue fails too.
-    """
-    import tempfile
-
-    try:
-        write(path)
-        return os.fspath(path)
-    except OSError as e:
-        suffix = os.path.splitext(os.fspath(path))[1]
-        fd, rescue = tempfile.mkstemp(prefix="kerasfer_", suffix=suffix)
-        os.close(fd)
-        write(rescue)
-        print(
-            f"kerasfer: could not write the {what} to {path} ({e.strerror or e}); they are in {rescue}",
-            file=sys.stderr,
-        )
-        return rescue
 
 
 def build_parser() -> argparse.ArgumentParser:

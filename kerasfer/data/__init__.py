@@ -8,8 +8,7 @@ Importing this package imports no TensorFlow; the names below load their modules
 - `prepare_images`, `make_pipeline`, `AUGMENTATIONS` (`kerasfer.data.pipeline`, tf.data)
 """
 
-import importlib
-
+from kerasfer._lazy import lazy_attributes
 from kerasfer.data.labels import CANONICAL_LABELS
 from kerasfer.data.labels import DATASET_LABELS
 from kerasfer.data.labels import label_names
@@ -26,13 +25,4 @@ _LAZY_ATTRS = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY_ATTRS:
-        value = getattr(importlib.import_module(_LAZY_ATTRS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'kerasfer.data' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY_ATTRS))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY_ATTRS, globals())

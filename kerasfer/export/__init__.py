@@ -8,7 +8,7 @@ the submodules load on first use: `tflite` (`export_tflite`, `convert`,
 `reparam`, Keras only) fuses re-param blocks. Importing this package imports neither Keras nor TensorFlow.
 """
 
-import importlib
+from kerasfer._lazy import lazy_attributes
 
 _LAZY_ATTRS = {
     "reparameterize": "kerasfer.export.reparam",
@@ -24,19 +24,5 @@ _LAZY_ATTRS = {
 _SUBMODULES = ("tflite", "flatbuffer", "gpu_check", "card", "evaluate", "bench", "cli", "reparam", "int8_rewrite")
 
 
-def __getattr__(name):
-    if name in _LAZY_ATTRS:
-        target = _LAZY_ATTRS[name]
-        module, attr = target if isinstance(target, tuple) else (target, name)
-        value = getattr(importlib.import_module(module), attr)
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:
-        module = importlib.import_module(f"kerasfer.export.{name}")
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'kerasfer.export' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY_ATTRS) | set(_SUBMODULES))
+_LAZY_ATTRS.update({name: (f"kerasfer.export.{name}", None) for name in _SUBMODULES})
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY_ATTRS, globals())

@@ -113,12 +113,12 @@ def _load(args):
 
 
 def run_export(args) -> int:
-    from kerasfer.cli import check_output_file
-    from kerasfer.cli import check_output_folder
     from kerasfer.export import card as card_lib
     from kerasfer.export import evaluate
     from kerasfer.export import gpu_check
     from kerasfer.export import tflite
+    from kerasfer.paths import check_output_file
+    from kerasfer.paths import check_output_folder
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     for flag, value in (("--num-eval", args.num_eval), ("--num-calibration", args.num_calibration)):
@@ -239,8 +239,8 @@ def format_export_report(report: dict) -> str:
 
 # -- bench -----------------------------------------------------------------------------------
 def run_bench(args) -> int:
-    from kerasfer.cli import check_output_file
     from kerasfer.export import bench
+    from kerasfer.paths import check_output_file
 
     files = list(args.files)
     for f in files:

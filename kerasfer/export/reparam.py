@@ -41,7 +41,8 @@ def _children(layer):
     return list(layer._flatten_layers(include_self=False, recursive=False))
 
 
-def _is_fusable(layer):
+def is_fusable(layer) -> bool:
+    """Whether `layer` is a re-parameterizable block still in its training-time (unfused) form."""
     if not callable(getattr(layer, "get_fused_weights", None)):
         return False
     try:
@@ -80,7 +81,7 @@ def _pair_children(src, dst, src_children, dst_children):
 
 
 def _copy(src, dst, assigned):
-    if _is_fusable(src) and dst.get_config().get("inference_mode") is True:
+    if is_fusable(src) and dst.get_config().get("inference_mode") is True:
         fused = [np.asarray(w) for w in src.get_fused_weights()]
         setter = getattr(dst, "set_fused_weights", None)
         if callable(setter):
@@ -98,6 +99,11 @@ def _copy(src, dst, assigned):
     )
     for a, b in _pair_children(src, dst, src_children, dst_children):
         _copy(a, b, assigned)
+
+
+def needs_reparameterization(model) -> bool:
+    """Whether any layer of `model` (nested ones included) is an unfused re-parameterizable block."""
+    return any(is_fusable(layer) for layer in model._flatten_layers(include_self=False, recursive=True))
 
 
 def reparameterize(model):

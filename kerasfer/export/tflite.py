@@ -231,35 +231,11 @@ def representative_images(data, input_shape, max_images: int = 200) -> list:
     return images
 
 
-def _needs_fusing(layer) -> bool:
-    if not callable(getattr(layer, "get_fused_weights", None)):
-        return False
-    try:
-        return layer.get_config().get("inference_mode") is False
-    except NotImplementedError:
-        return False
-
-
 def _reparameterize(model):
-    """Fuses re-param blocks with `kerasfer.export.reparam` (a no-op when the model has none)."""
-    if not any(_needs_fusing(layer) for layer in model._flatten_layers(include_self=False, recursive=True)):
-        return model
-    try:
-        from kerasfer.export import reparam
-    except ImportError:
-        reparam = None
-    fn = None
-    if reparam is not None:
-        fn = getattr(reparam, "reparameterize", None) or getattr(reparam, "reparameterize_model", None)
-    if fn is not None:
-        return fn(model)
-    unfused = [
-        layer.name for layer in model._flatten_layers(include_self=False, recursive=True) if _needs_fusing(layer)
-    ]
-    raise ConversionError(
-        f"Layers {unfused} have training-time branches but kerasfer.export.reparam is not available "
-        "to fuse them; pass reparameterize=False to export the unfused graph."
-    )
+    """Fuses re-param blocks with `kerasfer.export.reparam` (the model itself when it has none)."""
+    from kerasfer.export import reparam
+
+    return reparam.reparameterize(model) if reparam.needs_reparameterization(model) else model
 
 
 def _static_input_shape(model, input_shape=None) -> tuple:

@@ -5,7 +5,7 @@ holds the result types and writers, `tta` the test-time augmentation. The names 
 first use, so importing this package (or `kerasfer.inference.tta`) loads neither OpenCV nor TensorFlow.
 """
 
-import importlib
+from kerasfer._lazy import lazy_attributes
 
 _LAZY_ATTRS = {
     "FER": "kerasfer.inference.fer",
@@ -21,13 +21,4 @@ _LAZY_ATTRS = {
 }
 
 
-def __getattr__(name):
-    if name in _LAZY_ATTRS:
-        value = getattr(importlib.import_module(_LAZY_ATTRS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'kerasfer.inference' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY_ATTRS))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY_ATTRS, globals())

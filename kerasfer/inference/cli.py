@@ -84,8 +84,8 @@ def collect_inputs(inputs):
 
 def _check_arguments(args):
     """Every argument, input and output path checked before any work (nothing computed is lost to a bad path)."""
-    from kerasfer.cli import check_output_file
-    from kerasfer.cli import check_output_folder
+    from kerasfer.paths import check_output_file
+    from kerasfer.paths import check_output_folder
 
     if args.model and args.tflite:
         raise ValueError("Give either --model or --tflite, not both.")
@@ -121,10 +121,10 @@ def _check_arguments(args):
 def _predict(args) -> int:
     images, videos, annotate = _check_arguments(args)
 
-    from kerasfer.cli import save_or_rescue
     from kerasfer.inference.fer import FER
     from kerasfer.inference.results import image_rows
     from kerasfer.inference.results import write_csv
+    from kerasfer.paths import save_or_rescue
 
     fer = FER(
         args.model,

@@ -6,6 +6,7 @@ trains teacher -> distributions -> student (`kerasfer ldl`); `get_preset` gives 
 recipes. Importing this package loads no TensorFlow (the data pipeline imports it on use).
 """
 
+from kerasfer._lazy import lazy_attributes
 from kerasfer.training.class_weights import adaptive_class_weights
 from kerasfer.training.class_weights import class_counts
 from kerasfer.training.class_weights import class_weight_dict
@@ -21,17 +22,4 @@ from kerasfer.training.sampling import class_balanced_dataset
 
 # keras (and with it TensorFlow on that backend) loads with the trainer, on first use
 _LAZY_ATTRS = {"train": "kerasfer.training.trainer", "TrainingDivergedError": "kerasfer.training.trainer"}
-
-
-def __getattr__(name):
-    if name in _LAZY_ATTRS:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY_ATTRS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'kerasfer.training' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY_ATTRS))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY_ATTRS, globals())

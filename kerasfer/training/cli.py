@@ -12,8 +12,8 @@ import argparse
 import json
 import sys
 
-from kerasfer.cli import UserError
 from kerasfer.inference.tta import TTA_MODES
+from kerasfer.paths import UserError
 from kerasfer.training.args import config_from_args  # noqa: F401  (re-exported: the commands' settings)
 from kerasfer.training.config import CLASS_WEIGHTS
 from kerasfer.training.config import DISTRIBUTE

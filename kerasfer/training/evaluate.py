@@ -11,7 +11,6 @@ trained. `tta="flip"` / `"crops"` averages the probabilities over mirrored / ten
 from __future__ import annotations
 
 import json
-import os
 
 import keras
 import numpy as np
@@ -116,7 +115,9 @@ def evaluate(
     from kerasfer.models.loading import load_trained
 
     if output is not None:
-        check_report_path(output)
+        from kerasfer.paths import check_output_file
+
+        check_output_file(output, flag="output")
     if isinstance(model, keras.Model):
         loaded = load_trained(model)
     elif weights is None:
@@ -183,18 +184,3 @@ def evaluate(
         with open(out if out.endswith(".json") else out + ".json", "w") as f:
             json.dump(report, f, indent=2)
     return report
-
-
-def check_report_path(output) -> str:
-    """Checks, before any work, that a report can be written at `output` (its folder is created)."""
-    out = os.fspath(output)
-    folder = os.path.dirname(os.path.abspath(out))
-    if os.path.isdir(out):
-        raise IsADirectoryError(f"The report path {out} is a folder; give a file name such as {out}/report.json.")
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as e:
-        raise PermissionError(f"Cannot create the report folder {folder}: {e.strerror or e}") from e
-    if not os.access(folder, os.W_OK):
-        raise PermissionError(f"The report folder {folder} is not writable.")
-    return out
