@@ -28,12 +28,14 @@ def render_results(weights_dir=WEIGHTS_DIR) -> str:
     """The results table: one row per packaged weights file, every figure from its model card."""
     cards = [json.loads(p.read_text()) for p in sorted(pathlib.Path(weights_dir).glob("*.json"))]
     lines = [
-        "| weights | data (evaluated on) | input | params | MACs | accuracy | mean class acc. | macro-F1 "
-        "| fp16 / int8 TFLite top-1 | int8 agreement | TFLite latency, 1 thread (fp32 / int8) | file |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| weights | data (evaluated on) | input | params | MACs | accuracy | with TTA (flip / crops) "
+        "| mean class acc. | macro-F1 | fp16 / int8 TFLite top-1 | int8 agreement "
+        "| TFLite latency, 1 thread (fp32 / int8) | file |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in cards:
         ev = c.get("evaluation") or {}
+        tta = c.get("evaluation_tta") or {}
         variants = {v["quantization"]: v for v in (c.get("tflite") or {}).get("variants", [])}
 
         def lat(q, variants=variants):
@@ -50,13 +52,14 @@ def render_results(weights_dir=WEIGHTS_DIR) -> str:
             f"| [`{c['model']}/{c['name']}`](kerasfer/weights/{c['model']}_{c['name']}.md) "
             f"| {c['training']['dataset']} ({split}, {ev.get('num_examples', 0):,}) | {h}x{w}x{ch} "
             f"| {c['params']:,} | {c['macs'] / 1e6:.1f}M | **{_pct(ev.get('accuracy'))}** "
+            f"| {_pct(tta.get('flip', {}).get('accuracy'))} / {_pct(tta.get('crops', {}).get('accuracy'))} "
             f"| {_pct(ev.get('mean_class_accuracy'))} | {_pct(ev.get('macro_f1'))} "
             f"| {_pct(variants.get('fp16', {}).get('top1'))} / {_pct(variants.get('int8', {}).get('top1'))} "
             f"| {_pct(variants.get('int8', {}).get('top1_agreement'))} | {lat('fp32')} / {lat('int8')} "
             f"| {c['size_bytes'] / 1e6:.2f} MB |"
         )
     if len(cards) == 0:
-        lines.append("| (no packaged weights in this checkout) | | | | | | | | | | | |")
+        lines.append("| (no packaged weights in this checkout) | | | | | | | | | | | | |")
     return "\n".join(lines)
 
 

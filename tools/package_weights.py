@@ -1,7 +1,7 @@
 """Packages a finished `kerasfer train` run as weights shipped inside kerasfer, with its model card.
 
     python tools/package_weights.py RUN_DIR --name fer2013 \\
-        --manual-dir ../shared/data/fer2013 [--half] [--skip-bench]
+        --manual-dir DIR [--data-dir TFDS_DIR] [--half] [--skip-bench]
 
 Steps (each a `kerasfer` command, run as a subprocess so that every figure in the card comes
 from the same commands a user runs):
@@ -9,7 +9,8 @@ from the same commands a user runs):
 1. writes `kerasfer/weights/<model>_<name>.weights.h5` from `RUN_DIR/model.keras` (`--half`
    stores float16, loaded back into float32 variables) and a first card
    `kerasfer/weights/<model>_<name>.json` (build arguments, labels, preprocessing, training);
-2. `kerasfer evaluate --model <model> --weights <name>` on the run's validation split;
+2. `kerasfer evaluate --model <model> --weights <name>` on the run's validation split, without and
+   with test-time augmentation (`--tta flip` and `--tta crops`);
 3. `kerasfer export --model <model> --weights <name> --quantization fp32 fp16 int8
    --eval-dataset <...>` (top-1, agreement with Keras, GPU-delegate check);
 4. `kerasfer bench` on the exported files (LiteRT latency, 1 and 2 threads, XNNPACK);
@@ -124,9 +125,9 @@ def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, p
             "resize": prep.get("resize", "bilinear"),
             "face_crop": (
                 "the dataset's 48x48 face crops, resized to the input. At prediction time kerasfer.FER aligns "
-                "faces with the ArcFace five-point template (align_margin 0): tools/fer2013_crop_margin.py measured "
-                "FER2013 faces at 1.12x the ArcFace template's scale (254 of 300 PublicTest faces found by MTCNN), "
-                "the closest crop a margin >= 0 gives"
+                "faces with the ArcFace five-point template (align_margin 0): FER2013 faces measure 1.12x the "
+                "ArcFace template's scale (MTCNN found 254 of 300 PublicTest faces), so margin 0 is the closest "
+                "crop a margin >= 0 gives"
             ),
             "align_margin": 0.0,
         },
@@ -220,6 +221,18 @@ def card_markdown(card: dict) -> str:
                 f"| {cls} | {_pct(row.get('precision'))} | {_pct(row.get('recall'))} | {_pct(row.get('f1'))} "
                 f"| {row.get('support')} |"
             )
+        tta = card.get("evaluation_tta") or {}
+        if tta:
+            lines += ["", "With test-time augmentation (off by default; `--tta` in `kerasfer evaluate` / `predict`, "
+                      "`FER(tta=...)`):", "", "| TTA | classifier calls per face | accuracy | mean class acc. | "
+                      "macro-F1 |", "|---|---:|---:|---:|---:|", f"| none | 1 | {_pct(ev['accuracy'])} | "
+                      f"{_pct(ev['mean_class_accuracy'])} | {_pct(ev['macro_f1'])} |"]  # fmt: skip
+            for mode, r in tta.items():
+                lines.append(
+                    f"| {mode} | {r['views_per_image']} | {_pct(r['accuracy'])} | {_pct(r['mean_class_accuracy'])} "
+                    f"| {_pct(r['macro_f1'])} |"
+                )
+            lines.append("")
         cm = ev["confusion_matrix"]
         labels = list(ev["per_class"])
         lines += ["", "Confusion matrix (rows: true class, columns: predicted):", ""]
@@ -266,6 +279,7 @@ def main(argv=None) -> int:
     p.add_argument("--name", required=True, help="weights name, e.g. fer2013 or ferplus")
     p.add_argument("--manual-dir", required=True, help="the dataset's manual-download folder")
     p.add_argument("--split", default="validation", help="evaluation split (default validation = PublicTest)")
+    p.add_argument("--data-dir", help="TFDS data directory (default: TFDS's)")
     p.add_argument("--half", action="store_true", help="store float16 weights")
     p.add_argument("--skip-bench", action="store_true")
     p.add_argument("--work-dir", type=pathlib.Path, default=None)
@@ -295,9 +309,21 @@ def main(argv=None) -> int:
         "--output",
         str(eval_json),
     ]
+    if args.data_dir:
+        eval_cmd += ["--data-dir", os.path.abspath(args.data_dir)]
     _run(exe + eval_cmd)
     ev = json.loads(eval_json.read_text())
     shown = ["kerasfer", *eval_cmd[:7], "--manual-dir", "DIR", "--split", args.split, "--output", "report.json"]
+    tta = {}
+    for mode in ("flip", "crops"):
+        tta_json = work / f"evaluate_tta_{mode}.json"
+        _run(exe + [*eval_cmd[: eval_cmd.index("--output")], "--output", str(tta_json), "--tta", mode])
+        rep = json.loads(tta_json.read_text())
+        tta[mode] = {
+            "command": " ".join([*shown, "--tta", mode]),
+            "views_per_image": rep["tta_views"],
+            **{k: rep.get(k) for k in ("accuracy", "mean_class_accuracy", "macro_f1")},
+        }
     card["evaluation"] = {
         "command": " ".join(shown),
         **{
@@ -315,11 +341,12 @@ def main(argv=None) -> int:
             )
         },
     }
+    card["evaluation_tta"] = tta
     _write_card(card, stem)
 
-    if dataset.split("/")[0] in ("fer2013",):
+    if dataset.split("/")[0] in ("fer2013", "ferplus"):
         export_dir = work / "export"
-        eval_spec = "fer2013:PublicTest"
+        eval_spec = f"{dataset}:{args.split}"
         export_cmd = [
             "export",
             "--model",
@@ -336,9 +363,13 @@ def main(argv=None) -> int:
             "100000",
             "--num-calibration",
             "500",
+            "--manual-dir",
+            os.path.abspath(args.manual_dir),
             "--out",
             str(export_dir),
         ]
+        if args.data_dir:
+            export_cmd += ["--data-dir", os.path.abspath(args.data_dir)]
         _run(exe + export_cmd)
         report = json.loads(next(export_dir.glob("*_export_report.json")).read_text())
         variants = []
@@ -381,7 +412,7 @@ def main(argv=None) -> int:
             v.pop("path")
         card["tflite"] = {
             "command": f"kerasfer export --model {model} --weights {name} --quantization fp32 fp16 int8 "
-            f"--eval-dataset {eval_spec} --num-eval 100000 --num-calibration 500",
+            f"--eval-dataset {eval_spec} --manual-dir DIR --num-eval 100000 --num-calibration 500",
             "bench_command": "kerasfer bench <exported .tflite files> --threads 1 2 --xnnpack on --runs 300",
             "eval_images": report.get("num_eval"),
             "keras_top1": report.get("keras_top1"),

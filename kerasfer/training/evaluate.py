@@ -48,11 +48,14 @@ def predict_split(
     def predict(x):
         return np.asarray(model.predict_on_batch(x))
 
-    def tell(done):
-        if progress is not None and time.monotonic() - last[0] > 5:
-            progress(f"evaluated {done:,} images")
+    def tell(done, final=False):
+        if progress is not None and (final or time.monotonic() - last[0] > 5):
+            progress(f"evaluated {done:,} images" + (f" in {time.monotonic() - start:.1f} s" if final else ""))
             last[0] = time.monotonic()
 
+    start = time.monotonic()
+    if progress is not None:
+        progress(f"evaluating {dataset}/{split} (loading or preparing the dataset) ...")
     if keras.backend.backend() == "tensorflow":
         from kerasfer.data import pipeline
 
@@ -67,13 +70,18 @@ def predict_split(
             tell(sum(len(v) for v in ys))
         if not ys:
             raise ValueError(f"Split {split!r} of {dataset!r} is empty.")
+        tell(sum(len(v) for v in ys), final=True)
         return np.concatenate(ys).astype("int64"), np.concatenate(ps).astype("float64")
     x, y = datasets.load_numpy(dataset, split, input_shape, data_dir=data_dir, manual_dir=manual_dir)
     if max_examples:
         x, y = x[:max_examples], y[:max_examples]
     if len(y) == 0:
         raise ValueError(f"Split {split!r} of {dataset!r} is empty.")
-    out = [predict_tta(predict, x[i : i + batch_size], tta) for i in range(0, len(x), batch_size)]
+    out = []
+    for i in range(0, len(x), batch_size):
+        out.append(predict_tta(predict, x[i : i + batch_size], tta))
+        tell(i + len(out[-1]))
+    tell(len(y), final=True)
     return np.asarray(y).astype("int64"), np.concatenate(out).astype("float64")
 
 

@@ -27,7 +27,9 @@ def test_train_then_evaluate_commands(tmp_path, capsys):
     assert "model.keras" in capsys.readouterr().out
     report_path = str(tmp_path / "eval" / "report.json")
     rc = cli.main(["evaluate", "--weights", out, "--split", "test", "--max-examples", "21", "-o", report_path])
-    assert rc == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "evaluating synthetic_faces/test" in err and "evaluated 21 images in" in err  # progress on stderr
     report = json.load(open(report_path))
     for key in ("accuracy", "mean_class_accuracy", "macro_f1", "confusion_matrix", "num_examples", "per_class"):
         assert key in report
