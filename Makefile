@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test lint format test-tf test-jax test-large table dummy-data clean
+.PHONY: demo test lint format test-tf test-jax test-large table dummy-data clean swiftshader
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,12 @@ demo: $(STAMP)
 	$(PY) -m kerasfer demo --output runs/demo
 
 test: $(STAMP)
+	-$(MAKE) swiftshader
 	$(MAKE) lint test-tf test-jax
+
+# A CPU Vulkan driver for the GPU-accelerator runtime tests (they skip, with the reason, when it is missing).
+swiftshader:
+	bash tools/fetch_swiftshader.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
