@@ -33,9 +33,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def _output_activation(model) -> str | None:
     """The activation name of the layer that produces the model's output (`"softmax"`, `"linear"`, ...), or None.
 
-    The output layer is the one to look at: kerasfer builders end either in a Dense `"predictions"` with the
-    activation, or in a linear Dense followed by an `Activation` layer (ShuffleNetV2, LFER-LDL), whose
-    `"predictions"` layer alone would look like logits."""
+    The output layer is the one to look at: kerasfer builders end in a Dense `"predictions"` with the activation,
+    but a user's model may end in a linear Dense followed by an `Activation` layer, whose Dense alone would look
+    like logits."""
     try:
         layer = model.outputs[0]._keras_history.operation
     except (AttributeError, IndexError, TypeError):

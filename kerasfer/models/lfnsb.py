@@ -48,14 +48,12 @@ from kerasfer.layers.conv2d_bn import Conv2dBN
 from kerasfer.layers.gdconv import GDConv
 from kerasfer.layers.image_normalization import IMAGENET_MEAN
 from kerasfer.layers.image_normalization import IMAGENET_STD
-from kerasfer.layers.image_normalization import ImageNormalization
 from kerasfer.layers.mix_bottleneck import MixBottleneck
 from kerasfer.layers.mix_bottleneck import prelu
 from kerasfer.layers.repvgg_dw import RepVGGDW
 from kerasfer.layers.spatial_bias import SpatialBias
+from kerasfer.models import _builder
 from kerasfer.models.registry import register_model
-from kerasfer.models.weights import load_weights
-from kerasfer.models.weights import resolve_weights
 
 LFNSB_PAPER = "Chen and Huang, LFNSB (Spatial Bias + Cosine-Harmony), Computation 2024, DOI 10.3390/computation12100201"
 MFN_PAPER = "Zhang et al., DDAMFN (MixedFeatureNet backbone), Electronics 2023, DOI 10.3390/electronics12173595"
@@ -109,31 +107,16 @@ MODEL_CONFIGS = {
 _MIN_INPUT = 32
 
 
-def _validate(num_classes, input_shape, model_name, head_reason):
-    if not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"{model_name}: num_classes must be an int >= 1, got {num_classes!r}.")
-    if input_shape is None or len(input_shape) != 3:
-        raise ValueError(f"{model_name}: input_shape must be (height, width, channels), got {input_shape!r}.")
-    h, w, c = input_shape
-    if h is None or w is None:
-        raise ValueError(
-            f"{model_name}: input_shape needs a fixed height and width ({head_reason}), got {input_shape}."
-        )
-    if h < _MIN_INPUT or w < _MIN_INPUT:
-        raise ValueError(
-            f"{model_name}: input {h}x{w} is too small; the smallest accepted is {_MIN_INPUT}x{_MIN_INPUT} "
-            f"(the network downsamples by 16 and {head_reason})."
-        )
-    if c not in (1, 3):
-        raise ValueError(f"{model_name}: input_shape must have 1 or 3 channels (RGB or grey), got {c}.")
-
-
-def _normalization(channels):
-    if channels == 3:
-        return ImageNormalization(mean=IMAGENET_MEAN, std=IMAGENET_STD, name="normalization")
-    grey_mean = sum(IMAGENET_MEAN) / 3.0
-    grey_std = sum(IMAGENET_STD) / 3.0
-    return ImageNormalization(mean=grey_mean, std=grey_std, name="normalization")
+def _image_input(input_shape, include_preprocessing, model_name, head_reason):
+    """The checked `"image"` input (1 or 3 channels, at least 32x32, static) and its ImageNet normalisation."""
+    return _builder.image_input(
+        input_shape,
+        normalization=(IMAGENET_MEAN, IMAGENET_STD) if include_preprocessing else None,
+        min_size=_MIN_INPUT,
+        channels=(1, 3),
+        why=f"the network downsamples by 16 and {head_reason}",
+        model=model_name,
+    )
 
 
 def _conv_block(x, filters, kernel_size, strides, groups, name, inference_mode):
@@ -186,16 +169,6 @@ def _trunk(x, config, inference_mode):
     return keras.layers.Identity(name="features")(x)
 
 
-def _finish(inputs, outputs, name, weights):
-    return load_weights(keras.Model(inputs, outputs, name=name), weights, name)
-
-
-def _inputs(input_shape, include_preprocessing):
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = _normalization(input_shape[-1])(inputs) if include_preprocessing else inputs
-    return inputs, x
-
-
 def _embedding_net(
     key,
     num_classes,
@@ -208,34 +181,37 @@ def _embedding_net(
     embedding_size,
     inference_mode,
 ):
-    _validate(num_classes, input_shape, name, "the GDConv head needs a static final feature map")
-    weights = resolve_weights(weights, name)
-    inputs, x = _inputs(input_shape, include_preprocessing)
+    num_classes = _builder.check_num_classes(num_classes, model=name)
+    inputs, x = _image_input(input_shape, include_preprocessing, name, "the GDConv head needs a static final map")
+    _builder.check_weights(weights, name)
     x = _trunk(x, MODEL_CONFIGS[key], inference_mode)
     # GDConv's depthwise kernel is the whole final map: 7x7 at 112 px (the reference), 4x4 at 64, 3x3 at 48.
     x = GDConv(embedding_size, kernel_size=None, normalize=True, inference_mode=inference_mode, name="embedding")(x)
-    if include_top:
-        x = keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
-    return _finish(inputs, x, name, weights)
+    return _builder.classifier(
+        inputs,
+        x,
+        include_top=include_top,
+        num_classes=num_classes,
+        classifier_activation=classifier_activation,
+        pooling=None,
+        name=name,
+        weights=weights,
+    )
 
 
-_COMMON_ARGS = """
-    Args:
-        num_classes: number of classes of the classifier (`include_top=True`).
-        input_shape: `(H, W, C)`, C = 3 (RGB) or 1 (grey: the mean ImageNet statistics are
-            used); at least 32x32 and static. 112x112 is the reference size.
-        weights: `None` or the path of a `.weights.h5` / `.keras` file to load.
-        include_top: add the classifier (a `Dense` named `"predictions"`).
-        include_preprocessing: start with `ImageNormalization` (ImageNet mean/std), so the
-            model takes raw `[0, 255]` pixels; `False` for already-normalised input.
-        classifier_activation: activation of `"predictions"` (`None` for logits).
-        name: model name (the registry key by default).
-        inference_mode: build the re-parameterized (fused) graph directly; equivalent to
-            `kerasfer.export.reparameterize(model)` of the training form.
-"""
+_SHARED_ARGS = {
+    "num_classes": 'number of classes of the Dense `"predictions"` (`include_top=True`).',
+    "input_shape": "`(H, W, C)` of raw `[0, 255]` pixels, C = 3 (RGB) or 1 (grey: the mean ImageNet statistics "
+    "are used); at least 32x32 and static. 112x112 is the reference size.",
+    "include_top": 'add the classifier, a Dense `"predictions"` on the vector the model outputs otherwise.',
+    "name": "model name (the registry key by default).",
+    "inference_mode": "build the re-parameterized (fused) graph directly; equivalent to "
+    "`kerasfer.export.reparameterize(model)` of the training form.",
+}
 
 
 @register_model("lfnsb", input_shape=(112, 112, 3), family="lfnsb", paper=LFNSB_PAPER, min_input_size=_MIN_INPUT)
+@_builder.shared_args(**_SHARED_ARGS)
 def LFNSB(
     num_classes=7,
     input_shape=(112, 112, 3),
@@ -273,7 +249,9 @@ def LFNSB(
     bilinearly upsampled and concatenated to the 256-channel map (320 channels), fused by a
     1x1 Conv2dBN + PReLU back to 256 and reduced by a global depthwise Conv2dBN, then
     flattened into the classifier. It is a variant, not the paper's measured model.
-    {args}
+
+    Args:
+        {args}
         sb_mode: `"reference"` (code head, default) or `"concat"` (paper text).
 
     Returns:
@@ -284,11 +262,13 @@ def LFNSB(
     >>> kerasfer.utils.count_params(model)
     2676147
     """
-    _validate(num_classes, input_shape, name, "the Spatial Bias head pools the final map to 2x2")
+    num_classes = _builder.check_num_classes(num_classes, model=name)
+    inputs, x = _image_input(
+        input_shape, include_preprocessing, name, "the Spatial Bias head pools the final map to 2x2"
+    )
     if sb_mode not in ("reference", "concat"):
         raise ValueError(f"sb_mode must be 'reference' or 'concat', got {sb_mode!r}.")
-    weights = resolve_weights(weights, name)
-    inputs, x = _inputs(input_shape, include_preprocessing)
+    _builder.check_weights(weights, name)
     features = _trunk(x, MODEL_CONFIGS["lfn"], inference_mode)
     if sb_mode == "reference":
         x = SpatialBias(66, pool_size=2, kernel_size=3, mode="reference", name="spatial_bias")(features)
@@ -299,14 +279,22 @@ def LFNSB(
         h, w = x.shape[1], x.shape[2]
         x = Conv2dBN(256, (h, w), padding=0, groups=256, inference_mode=inference_mode, name="sb_gdconv")(x)
         x = keras.layers.Flatten(name="sb_flatten")(x)
-    if include_top:
-        x = keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
-    return _finish(inputs, x, name, weights)
+    return _builder.classifier(
+        inputs,
+        x,
+        include_top=include_top,
+        num_classes=num_classes,
+        classifier_activation=classifier_activation,
+        pooling=None,
+        name=name,
+        weights=weights,
+    )
 
 
 @register_model(
     "lfn", input_shape=(112, 112, 3), family="lfnsb", paper=LFNSB_PAPER, min_input_size=_MIN_INPUT, embedding=True
 )
+@_builder.shared_args(**_SHARED_ARGS)
 def LFN(
     num_classes=7,
     input_shape=(112, 112, 3),
@@ -329,7 +317,9 @@ def LFN(
     reference), 386.48M MACs (`count_macs(convention="conv")`; 396.41M with the default fvcore
     convention). The GDConv kernel follows the final map (7x7 at 112, 4x4 at 64, 3x3 at 48), so any static input from
     32x32 works, but weights only transfer between sizes with the same final map.
-    {args}
+
+    Args:
+        {args}
         embedding_size: width of the embedding (256).
 
     Returns:
@@ -353,6 +343,7 @@ def LFN(
 @register_model(
     "mfn", input_shape=(112, 112, 3), family="lfnsb", paper=MFN_PAPER, min_input_size=_MIN_INPUT, embedding=True
 )
+@_builder.shared_args(**_SHARED_ARGS)
 def MFN(
     num_classes=7,
     input_shape=(112, 112, 3),
@@ -375,7 +366,9 @@ def MFN(
     The PyTorch reference counts 4,193,448 because its `MDConv` builds a BatchNorm and a
     PReLU that `forward` never uses (29,184 dead parameters); they are left out here. The
     LFNSB paper's Table 2 figure (3.973M) is not reproduced by any public code.
-    {args}
+
+    Args:
+        {args}
         embedding_size: width of the embedding (256).
 
     Returns:
@@ -404,6 +397,7 @@ def MFN(
     min_input_size=_MIN_INPUT,
     embedding=True,
 )
+@_builder.shared_args(**_SHARED_ARGS)
 def MobileFaceNet(
     num_classes=7,
     input_shape=(112, 112, 3),
@@ -425,7 +419,9 @@ def MobileFaceNet(
     221.16M MACs (`count_macs(convention="conv")`; 227.57M with the default fvcore convention; 1,068,928 parameters with
     `embedding_size=256`). The LFNSB paper's Table 2 figure
     (1.148M / 230.34M) is not reproduced by any public code.
-    {args}
+
+    Args:
+        {args}
         embedding_size: width of the embedding (512).
 
     Returns:
@@ -444,7 +440,3 @@ def MobileFaceNet(
         embedding_size,
         inference_mode,
     )
-
-
-for _builder in (LFNSB, LFN, MFN, MobileFaceNet):
-    _builder.__doc__ = _builder.__doc__.replace("{args}", _COMMON_ARGS.rstrip("\n").replace("\n    ", "\n    ", 1))

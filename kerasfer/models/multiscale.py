@@ -72,17 +72,14 @@ import numpy as np
 
 from kerasfer.layers.image_normalization import IMAGENET_MEAN
 from kerasfer.layers.image_normalization import IMAGENET_STD
-from kerasfer.layers.image_normalization import ImageNormalization
 from kerasfer.layers.masking_block import BN_EPSILON
 from kerasfer.layers.masking_block import BN_MOMENTUM
 from kerasfer.layers.masking_block import BasicBlock
 from kerasfer.layers.roi_align import RoIAlign
 from kerasfer.layers.upsampling import NearestUpsampling2D
+from kerasfer.models import _builder
 from kerasfer.models.registry import register_model
-from kerasfer.models.resnet import check_input_shape
-from kerasfer.models.resnet import check_num_classes
 from kerasfer.models.resnet import resnet_stages
-from kerasfer.models.weights import load_weights
 
 PAPER = (
     "Zhang et al., Multi-scale Attention-based Facial Emotion Recognition, Instrumentation 2022, "
@@ -349,6 +346,12 @@ def _detection_head(levels, filters, num_anchors, num_classes, head_convs):
 
 
 @register_model("multiscale_fer", input_shape=(224, 224, 3), family="multiscale", paper=PAPER, min_input_size=64)
+@_builder.shared_args(
+    num_classes='emotion classes, the units of the Dense `"predictions"` (an int >= 1).',
+    input_shape="`(H, W, 3)` of raw `[0, 255]` pixels, H and W multiples of 32, at least 64.",
+    include_top='add dropout and the Dense `"predictions"`; otherwise the output is the fused '
+    '`(B, (2 + num_organs) * roi_filters)` vector `"fusion"`.',
+)
 def MultiScaleFER(
     num_classes=7,
     input_shape=(224, 224, 3),
@@ -379,13 +382,7 @@ def MultiScaleFER(
     7 classes (ResNet-50, 256-channel FPN and branches): 28,701,255 (the paper gives none).
 
     Args:
-        num_classes: emotion classes.
-        input_shape: `(H, W, 3)`, H and W multiples of 32, at least 64.
-        weights: `None` or a local `.weights.h5` / `.keras` path.
-        include_top: add dropout and `"predictions"`; otherwise the output is the fused
-            `(B, (2 + num_organs) * roi_filters)` vector `"fusion"`.
-        include_preprocessing: start with ImageNet mean/std normalisation of `[0, 255]` input.
-        classifier_activation: activation of `"predictions"` (`None` for logits).
+        {args}
         depth: ResNet trunk depth (18, 34, 50).
         fpn_filters: FPN channels (256 in RetinaNet).
         roi_filters: channels of the region branches.
@@ -407,10 +404,16 @@ def MultiScaleFER(
         A `keras.Model`; outputs `predictions` (or `fusion`), plus `region_logits`,
         `region_deltas` with `detection_head=True`.
     """
-    check_num_classes(num_classes)
+    num_classes = _builder.check_num_classes(num_classes)
     if depth not in (18, 34, 50):
         raise ValueError(f"depth must be 18, 34 or 50, got {depth}.")
-    check_input_shape(input_shape, 64, multiple=32, why="the FPN upsamples C5 to C4 and C3 by exact factors of 2")
+    image, x = _builder.image_input(
+        input_shape,
+        normalization=(IMAGENET_MEAN, IMAGENET_STD) if include_preprocessing else None,
+        min_size=64,
+        multiple=32,
+        why="the FPN upsamples C5 to C4 and C3 by exact factors of 2",
+    )
     if int(num_organs) < 0:
         raise ValueError(f"num_organs must be >= 0, got {num_organs}.")
     num_regions = 1 + int(num_organs)
@@ -425,16 +428,13 @@ def MultiScaleFER(
         regions = regions.tolist()
     else:
         regions = None
+    _builder.check_weights(weights, name)
 
-    image = keras.Input(shape=tuple(input_shape), name="image")
     inputs = image
     boxes = None
     if region_input:
         boxes = keras.Input(shape=(num_regions, 4), name="regions")
         inputs = [image, boxes]
-    x = image
-    if include_preprocessing:
-        x = ImageNormalization(IMAGENET_MEAN, IMAGENET_STD, name="normalization")(x)
     _, c3, c4, c5 = resnet_stages(x, depth)
     pyramid = _fpn(c3, c4, c5, fpn_filters, detection_head)
     p3 = keras.layers.Identity(name="features")(pyramid[0])
@@ -465,12 +465,9 @@ def MultiScaleFER(
     vectors.append(keras.layers.GlobalAveragePooling2D(name="global_pool")(g))
     x = keras.layers.Concatenate(name="fusion")(vectors)
     if include_top:
-        if dropout:
-            x = keras.layers.Dropout(dropout, name="dropout")(x)
-        x = keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+        x = _builder.top(x, num_classes=num_classes, classifier_activation=classifier_activation, dropout=dropout)
     outputs = x
     if detection_head:
         logits, deltas = _detection_head(pyramid, fpn_filters, 9, int(num_region_classes), int(head_convs))
         outputs = [x, logits, deltas]
-    model = keras.Model(inputs, outputs, name=name)
-    return load_weights(model, weights)
+    return _builder.finish(inputs, outputs, name=name, weights=weights)

@@ -60,14 +60,11 @@ Losses: `kerasfer.losses.ReconstructionL1`, `kerasfer.losses.MarginBCE`. Trainin
 
 import keras
 
-from kerasfer.layers.image_normalization import ImageNormalization
 from kerasfer.layers.masking_block import MaskingBlock
+from kerasfer.models import _builder
 from kerasfer.models.registry import register_model
-from kerasfer.models.resnet import check_input_shape
-from kerasfer.models.resnet import check_num_classes
 from kerasfer.models.resnet import resnet_stages
 from kerasfer.models.resnet import stage_channels
-from kerasfer.models.weights import load_weights
 
 PAPER_RMN = "Pham, Vu and Tran, FER Using Residual Masking Network, ICPR 2020, DOI 10.1109/ICPR48806.2021.9411919"
 PAPER_RECON = "Shen and Li, FER Method Based on Residual Masking Reconstruction Network, JIPS 2023 (decoder ours)"
@@ -91,6 +88,7 @@ def _build(
     depth,
     num_classes,
     input_shape,
+    weights,
     include_top,
     include_preprocessing,
     classifier_activation,
@@ -101,20 +99,18 @@ def _build(
     reconstruction,
     name,
 ):
-    check_num_classes(num_classes)
+    num_classes = _builder.check_num_classes(num_classes)
     mask_depths = _check_mask_args(depth, mask_depths, mask_width, mask_activation)
-    check_input_shape(
+    inputs, x = _builder.image_input(
         input_shape,
-        32,
+        normalization=(0.0, 1.0) if include_preprocessing else None,  # x / 255, the reference's ToTensor
+        min_size=32,
         multiple=32,
         channels=3,
         why="ResNet conv1 takes 3 channels and the masks need every stage size divisible by its pooling; "
         "replicate gray images to 3 channels",
     )
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = inputs
-    if include_preprocessing:
-        x = ImageNormalization(0.0, 1.0, name="normalization")(x)
+    _builder.check_weights(weights, name)
     channels = stage_channels(depth)
     masked = {}
 
@@ -130,20 +126,25 @@ def _build(
     x = resnet_stages(x, depth, after_stage=apply_mask)[-1]
     x = keras.layers.Identity(name="features")(x)
     if include_top:
-        x = keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
-        if dropout:
-            x = keras.layers.Dropout(dropout, name="dropout")(x)
-        x = keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
+        x = _builder.top(
+            x, num_classes=num_classes, classifier_activation=classifier_activation, pooling="avg", dropout=dropout
+        )
     outputs = x
     if reconstruction:
         r = keras.layers.Conv2D(3, 1, name="reconstruction_conv")(masked[1])
         r = keras.layers.UpSampling2D(4, interpolation="bilinear", name="reconstruction_upsample")(r)
         r = keras.layers.Activation("sigmoid", name="reconstruction")(r)
         outputs = [x, r]
-    return keras.Model(inputs, outputs, name=name)
+    return _builder.finish(inputs, outputs, name=name, weights=weights)
 
 
 @register_model("resmaskingnet", input_shape=(224, 224, 3), family="resmasking", paper=PAPER_RMN, min_input_size=32)
+@_builder.shared_args(
+    normalization="mean 0, std 1, i.e. x / 255 as the reference's `ToTensor`",
+    input_shape="`(H, W, 3)` of raw `[0, 255]` pixels, H and W multiples of 32 (at least 32).",
+    include_top='add global average pooling, dropout and the Dense `"predictions"`; otherwise the output is '
+    'the masked stage-4 `"features"` map.',
+)
 def ResMaskingNet(
     num_classes=7,
     input_shape=(224, 224, 3),
@@ -167,14 +168,7 @@ def ResMaskingNet(
     (ICPR 2020) reports 74.14 % on FER2013 (ImageNet-pretrained trunk).
 
     Args:
-        num_classes: classifier outputs.
-        input_shape: `(H, W, 3)`, H and W multiples of 32 (at least 32).
-        weights: `None` or a local `.weights.h5` / `.keras` path.
-        include_top: add pooling, dropout and `"predictions"`; otherwise the output is
-            the masked stage-4 `"features"` map.
-        include_preprocessing: start with `ImageNormalization(0, 1)` (x / 255, as the
-            reference's `ToTensor`).
-        classifier_activation: activation of `"predictions"` (`None` for logits).
+        {args}
         depth: 34 (reference) or 18.
         mask_depths: masking-block depth after each stage, 0 = no mask (default 4, 3, 2, 1).
         mask_width: width multiplier of the masks' internal layers (1.0 = reference).
@@ -185,10 +179,11 @@ def ResMaskingNet(
     Returns:
         A `keras.Model` mapping `(B, H, W, 3)` raw pixels to `(B, num_classes)`.
     """
-    model = _build(
+    return _build(
         depth,
         num_classes,
         input_shape,
+        weights,
         include_top,
         include_preprocessing,
         classifier_activation,
@@ -199,7 +194,6 @@ def ResMaskingNet(
         False,
         name,
     )
-    return load_weights(model, weights)
 
 
 @register_model("resmaskingnet18", input_shape=(224, 224, 3), family="resmasking", paper=PAPER_RMN, min_input_size=32)
@@ -274,10 +268,11 @@ def ResMaskingReconstructionNet(
     Returns:
         A `keras.Model` with outputs `[predictions, reconstruction]`.
     """
-    model = _build(
+    return _build(
         depth,
         num_classes,
         input_shape,
+        weights,
         include_top,
         include_preprocessing,
         classifier_activation,
@@ -288,4 +283,3 @@ def ResMaskingReconstructionNet(
         True,
         name,
     )
-    return load_weights(model, weights)

@@ -23,7 +23,7 @@ Reference:
     Recognition", CVPR 2016, arXiv:1512.03385. Layout and layer names follow torchvision's
     `torchvision/models/resnet.py` (https://github.com/pytorch/vision).
 
-The trunk functions (`resnet_stages`, `stage_channels`, `check_input_shape`) are shared with
+The trunk functions (`resnet_stages`, `stage_channels`) are shared with
 `kerasfer.models.resmasking` and `kerasfer.models.multiscale`; the BatchNorm constants and
 the convolution initialiser come from `kerasfer.layers.masking_block`. Training presets
 (`kerasfer.training.presets`): the `lfer_ldl` teacher stage (`get_ldl_preset("lfer_ldl")`)
@@ -34,13 +34,11 @@ import keras
 
 from kerasfer.layers.image_normalization import IMAGENET_MEAN
 from kerasfer.layers.image_normalization import IMAGENET_STD
-from kerasfer.layers.image_normalization import ImageNormalization
-from kerasfer.layers.image_normalization import channel_stats
 from kerasfer.layers.masking_block import BN_EPSILON
 from kerasfer.layers.masking_block import BN_MOMENTUM
 from kerasfer.layers.masking_block import conv_initializer
+from kerasfer.models import _builder
 from kerasfer.models.registry import register_model
-from kerasfer.models.weights import load_weights
 
 # Architecture as data: block type and blocks per stage.
 RESNET_CONFIGS = {
@@ -71,33 +69,6 @@ def _config(depth):
     if depth not in RESNET_CONFIGS:
         raise ValueError(f"depth must be one of {sorted(RESNET_CONFIGS)}, got {depth}.")
     return RESNET_CONFIGS[depth]
-
-
-def check_input_shape(input_shape, min_size, multiple=1, channels=None, why=""):
-    """Validates `(H, W, C)`; raises a `ValueError` naming the smallest accepted size and why."""
-    try:
-        shape = tuple(input_shape)
-    except TypeError:
-        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}.") from None
-    if len(shape) != 3 or any(d is None or int(d) != d or d < 1 for d in shape):
-        raise ValueError(f"input_shape must be (height, width, channels) of positive ints, got {input_shape!r}.")
-    h, w, c = (int(d) for d in shape)
-    reason = f" ({why})" if why else ""
-    if h < min_size or w < min_size:
-        raise ValueError(
-            f"input_shape {shape} is too small: the smallest accepted size is {min_size}x{min_size}{reason}."
-        )
-    if multiple > 1 and (h % multiple or w % multiple):
-        raise ValueError(f"input_shape {shape}: height and width must be multiples of {multiple}{reason}.")
-    if channels is not None and c != channels:
-        raise ValueError(f"input_shape {shape}: this model takes {channels} channels{reason}.")
-    return h, w, c
-
-
-def check_num_classes(num_classes):
-    if int(num_classes) != num_classes or num_classes < 1:
-        raise ValueError(f"num_classes must be an int >= 1, got {num_classes!r}.")
-    return int(num_classes)
 
 
 def conv_bn(x, filters, kernel_size, strides=1, name="conv", bn_name=None, gamma_zero=False):
@@ -200,6 +171,11 @@ def resnet_stages(x, depth=50, prefix="", zero_init_residual=False, after_stage=
     return outputs
 
 
+@_builder.shared_args(
+    input_shape="`(H, W, C)` of raw `[0, 255]` pixels, at least 32x32 (16x16 with the small stem).",
+    include_top='add global average pooling, optional dropout and the Dense `"predictions"`; otherwise the '
+    'output is the `"features"` map (stride 32, 16 with the small stem).',
+)
 def ResNet(
     depth=50,
     num_classes=1000,
@@ -218,14 +194,7 @@ def ResNet(
 
     Args:
         depth: 18, 34 or 50.
-        num_classes: classifier outputs.
-        input_shape: `(H, W, C)`, at least 32x32.
-        weights: `None` or a local `.weights.h5` / `.keras` path.
-        include_top: add global average pooling, dropout and the `"predictions"` Dense;
-            otherwise the output is the `"features"` map (stride 32).
-        include_preprocessing: start with `ImageNormalization` (ImageNet mean/std), so
-            the model takes raw `[0, 255]` pixels.
-        classifier_activation: activation of `"predictions"` (`None` for logits).
+        {args}
         dropout: dropout rate before the classifier (0 = none, as torchvision).
         zero_init_residual: start each block's last BN gamma at zero.
         base_width: stage-1 width (64 in torchvision; 32 is the half-width network).
@@ -237,25 +206,28 @@ def ResNet(
         A `keras.Model`.
     """
     _config(depth)
-    check_num_classes(num_classes)
-    if stem == "small":
-        check_input_shape(input_shape, 16, why="four stride-2 stages")
-    else:
-        check_input_shape(input_shape, 32, why="five stride-2 stages")
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = inputs
-    if include_preprocessing:
-        mean, std = channel_stats(IMAGENET_MEAN, IMAGENET_STD, input_shape[-1])
-        x = ImageNormalization(mean, std, name="normalization")(x)
+    name = name or f"resnet{depth}"
+    num_classes = _builder.check_num_classes(num_classes)
+    min_size, why = (16, "four stride-2 stages") if stem == "small" else (32, "five stride-2 stages")
+    inputs, x = _builder.image_input(
+        input_shape,
+        normalization=(IMAGENET_MEAN, IMAGENET_STD) if include_preprocessing else None,
+        min_size=min_size,
+        why=why,
+    )
+    _builder.check_weights(weights, name)
     x = resnet_stages(x, depth, zero_init_residual=zero_init_residual, base_width=base_width, stem=stem)[-1]
-    x = keras.layers.Identity(name="features")(x)
-    if include_top:
-        x = keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
-        if dropout:
-            x = keras.layers.Dropout(dropout, name="dropout")(x)
-        x = keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
-    model = keras.Model(inputs, x, name=name or f"resnet{depth}")
-    return load_weights(model, weights)
+    features = keras.layers.Identity(name="features")(x)
+    return _builder.classifier(
+        inputs,
+        features,
+        include_top=include_top,
+        num_classes=num_classes,
+        classifier_activation=classifier_activation,
+        dropout=dropout,
+        name=name,
+        weights=weights,
+    )
 
 
 def ResNet18(num_classes=1000, input_shape=(224, 224, 3), weights=None, include_top=True, **kwargs):
@@ -279,6 +251,14 @@ def ResNet50(num_classes=1000, input_shape=(224, 224, 3), weights=None, include_
     family="resnet",
     paper="He et al., ResNet-50, CVPR 2016, arXiv:1512.03385 (the LFER-LDL label-distribution teacher)",
     min_input_size=32,
+)
+@_builder.shared_args(
+    num_classes='classes of the FC `"predictions"` (7 by default).',
+    input_shape="`(H, W, C)` of raw `[0, 255]` pixels, at least 32x32 (224x224 in the paper).",
+    include_top='add global average pooling and the Dense `"predictions"`; otherwise the output is the '
+    '`"features"` map.',
+    classifier_activation='activation of the Dense `"predictions"`, the model\'s output: `"softmax"` (the '
+    "teacher distribution) or `None` (logits, e.g. to apply a temperature).",
 )
 def ResNet50Teacher(
     num_classes=7,
@@ -307,13 +287,7 @@ def ResNet50Teacher(
     which has the KL gradients scaled by 1/C.
 
     Args:
-        num_classes: classes of the FC (7 by default).
-        input_shape: `(H, W, C)`, at least 32x32 (224x224 in the paper).
-        weights: `None` or a local `.weights.h5` / `.keras` path.
-        include_top: add pooling and the `"predictions"` Dense.
-        include_preprocessing: start with ImageNet mean/std normalisation of `[0, 255]` input.
-        classifier_activation: `"softmax"` (teacher distribution) or `None` (logits, e.g. to
-            apply a temperature).
+        {args}
         name: model name.
 
     Returns:
@@ -338,6 +312,11 @@ def ResNet50Teacher(
     paper="ResNet-18 (He et al. CVPR 2016) at half width with a small-input stem, sized for 48 px faces (ours)",
     min_input_size=16,
 )
+@_builder.shared_args(
+    input_shape="`(H, W, C)` of raw `[0, 255]` pixels, at least 16x16; `(48, 48, 1)` by default (FER2013 faces).",
+    include_top='add global average pooling, optional dropout and the Dense `"predictions"`; otherwise the '
+    'output is the `"features"` map (stride 16).',
+)
 def ResNet18Small(
     num_classes=7,
     input_shape=(48, 48, 1),
@@ -360,13 +339,7 @@ def ResNet18Small(
     (fvcore convention) at 48x48x1 with 7 classes.
 
     Args:
-        num_classes: classifier outputs (7 by default).
-        input_shape: `(H, W, C)`, at least 16x16; `(48, 48, 1)` by default (FER2013 faces).
-        weights: `None`, a packaged name (`"fer2013"` when shipped) or a local file.
-        include_top: add pooling, optional dropout and the `"predictions"` Dense.
-        include_preprocessing: start with ImageNet mean/std normalisation of `[0, 255]` input
-            (the channel average for grayscale).
-        classifier_activation: `"softmax"` or `None` (logits).
+        {args}
         dropout: dropout rate before the classifier.
         name: model name.
 

@@ -25,7 +25,7 @@ dense 1: 6 dense layers, growth 48, at 9x9 (256 -> 544 channels) -> CBAM
 transition: BN -> ReLU -> Conv 1x1 (x 0.5 = 272) -> AvgPool 2x2/2     5x5x272
 dense 2: 6 dense layers, growth 48, at 5x5 (272 -> 560) -> CBAM
 exit:    BN -> ReLU -> SepConv 3x3 1280 -> BN -> ReLU  (layer "features")  5x5x1280
-head:    global average pooling -> dropout -> Dense(num_classes) "predictions" -> softmax
+head:    global average pooling -> dropout -> Dense(num_classes, softmax) "predictions"
 ```
 
 All convolutions are bias-free and followed by BatchNorm (Keras defaults: epsilon 1e-3,
@@ -51,10 +51,8 @@ notes: `docs/models.md`.
 import keras
 
 from kerasfer.layers.cbam import CBAM
-from kerasfer.layers.image_normalization import ImageNormalization
+from kerasfer.models import _builder
 from kerasfer.models.registry import register_model
-from kerasfer.models.weights import load_weights
-from kerasfer.models.weights import resolve_weights
 
 PAPER_SDNET = "Zhou, Li, Wang, Liu, SDNet: Lightweight FER for Sample Disequilibrium, ICASSP 2022 (layout ours)"
 
@@ -114,22 +112,13 @@ def _transition(x, name, cfg):
     return keras.layers.AveragePooling2D(2, strides=2, padding="same", name=f"{name}_pool")(x)
 
 
-def _validate(num_classes, input_shape):
-    if isinstance(num_classes, bool) or int(num_classes) != num_classes or num_classes < 1:
-        raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}.")
-    if input_shape is None or len(input_shape) != 3 or any(d is None for d in input_shape):
-        raise ValueError(f"input_shape must be a static (height, width, channels), got {input_shape!r}.")
-    h, w, c = input_shape
-    if c < 1:
-        raise ValueError(f"input_shape needs at least 1 channel, got {input_shape!r}.")
-    if h < MIN_INPUT_SIZE or w < MIN_INPUT_SIZE:
-        raise ValueError(
-            f"input_shape {tuple(input_shape)} is too small: SDNet accepts sides >= {MIN_INPUT_SIZE} px, because it "
-            "downsamples by 16 and the second dense block needs at least a 2x2 map."
-        )
-
-
 @register_model("sdnet", input_shape=(68, 68, 1), family="sdnet", paper=PAPER_SDNET, min_input_size=MIN_INPUT_SIZE)
+@_builder.shared_args(
+    normalization="x / 255",
+    input_shape="`(H, W, C)` of raw `[0, 255]` pixels, H and W >= 32.",
+    include_top='add global average pooling, optional dropout and the Dense `"predictions"`; otherwise the '
+    'model outputs the final feature map (layer `"features"`).',
+)
 def SDNet(
     num_classes=7,
     input_shape=(68, 68, 1),
@@ -149,13 +138,7 @@ def SDNet(
     grayscale because FER2013, CK+ and Oulu-CASIA are grayscale.
 
     Args:
-        num_classes: number of classes (>= 1).
-        input_shape: `(H, W, C)` with H, W >= 32; raw pixels in [0, 255].
-        weights: `None` or a path to a `.weights.h5` / `.keras` file to load.
-        include_top: add pooling, dropout and the `"predictions"` Dense; otherwise the
-            model outputs the final feature map (layer `"features"`).
-        include_preprocessing: start with `ImageNormalization` (x / 255).
-        classifier_activation: activation of the output (`None` for logits).
+        {args}
         name: model name (default the registry key `"sdnet"`).
         dropout_rate: dropout before the classifier.
         config: optional dict overriding keys of `SDNET_CONFIG` (widths, depths).
@@ -163,18 +146,20 @@ def SDNet(
     Returns:
         A `keras.Model`.
     """
-    _validate(num_classes, input_shape)
-    resolve_weights(weights, name)
+    num_classes = _builder.check_num_classes(num_classes)
+    inputs, x = _builder.image_input(
+        input_shape,
+        normalization=(0.0, 1.0) if include_preprocessing else None,
+        min_size=MIN_INPUT_SIZE,
+        why="SDNet downsamples by 16 and its second dense block needs a 2x2 map",
+    )
+    _builder.check_weights(weights, name)
     cfg = dict(SDNET_CONFIG)
     if config:
         unknown = set(config) - set(cfg)
         if unknown:
             raise ValueError(f"Unknown SDNet config keys: {sorted(unknown)}; known: {sorted(cfg)}.")
         cfg.update(config)
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = inputs
-    if include_preprocessing:
-        x = ImageNormalization(mean=0.0, std=1.0, name="normalization")(x)
     for i, stem in enumerate(cfg["stem"], start=1):
         x = keras.layers.Conv2D(
             stem["filters"], 3, strides=stem["strides"], padding="same", use_bias=False, name=f"stem_conv{i}"
@@ -193,12 +178,13 @@ def SDNet(
     x = _bn(_sepconv(x, cfg["exit_filters"], "exit_sepconv"), "exit_sepconv_bn", cfg)
     x = _relu(x, "exit_sepconv_relu")
     features = keras.layers.Identity(name="features")(x)
-    if not include_top:
-        return load_weights(keras.Model(inputs, features, name=name), weights)
-    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
-    if dropout_rate:
-        x = keras.layers.Dropout(dropout_rate, name="dropout")(x)
-    x = keras.layers.Dense(num_classes, name="predictions")(x)
-    if classifier_activation is not None:
-        x = keras.layers.Activation(classifier_activation, name="predictions_activation")(x)
-    return load_weights(keras.Model(inputs, x, name=name), weights)
+    return _builder.classifier(
+        inputs,
+        features,
+        include_top=include_top,
+        num_classes=num_classes,
+        classifier_activation=classifier_activation,
+        dropout=dropout_rate,
+        name=name,
+        weights=weights,
+    )

@@ -50,13 +50,11 @@ import keras
 from kerasfer.layers.channel_shuffle import ChannelShuffle
 from kerasfer.layers.image_normalization import IMAGENET_MEAN
 from kerasfer.layers.image_normalization import IMAGENET_STD
-from kerasfer.layers.image_normalization import ImageNormalization
 from kerasfer.layers.image_normalization import channel_stats
 from kerasfer.layers.mish_head import MishHead
 from kerasfer.layers.pdwres import PDWRes
+from kerasfer.models import _builder
 from kerasfer.models.registry import register_model
-from kerasfer.models.weights import load_weights
-from kerasfer.models.weights import resolve_weights
 
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9
@@ -105,21 +103,12 @@ def _stride2(size):
     return (size - 1) // 2 + 1
 
 
-def _validate(num_classes, input_shape, min_size, need_pdwres=False):
-    if isinstance(num_classes, bool) or int(num_classes) != num_classes or num_classes < 1:
-        raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}.")
-    if input_shape is None or len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}.")
-    h, w, c = input_shape
-    if any(d is None for d in input_shape):
-        raise ValueError(f"input_shape must be fully static, got {input_shape!r}.")
-    if c < 1:
-        raise ValueError(f"input_shape needs at least 1 channel, got {input_shape!r}.")
-    if h < min_size or w < min_size:
-        raise ValueError(
-            f"input_shape {tuple(input_shape)} is too small: the smallest side accepted is {min_size} px because the "
-            "network downsamples by 32 (stem conv, max pooling and three stride-2 stages)."
-        )
+def _check_input_shape(input_shape, min_size, need_pdwres=False):
+    h, w, c = _builder.check_input_shape(
+        input_shape,
+        min_size=min_size,
+        why="the network downsamples by 32: stem conv, max pooling and three stride-2 stages",
+    )
     if need_pdwres:
         sh, sw = _stride2(_stride2(h)), _stride2(_stride2(w))
         if sh % 4 or sw % 4:
@@ -128,6 +117,7 @@ def _validate(num_classes, input_shape, min_size, need_pdwres=False):
                 "of 4 on each side, so that its four stride-2 quadrants line up with Stage 2's output; use a height "
                 "and width that are multiples of 16 (e.g. 224, 112, 64, 48)."
             )
+    return h, w, c
 
 
 def _conv_bn(x, filters, kernel_size, strides, name, relu=True):
@@ -191,17 +181,18 @@ def _shufflenet_v2(
     min_size=32,
     stem_pool=True,
 ):
-    _validate(num_classes, input_shape, min_size, need_pdwres=pdwres)
+    num_classes = _builder.check_num_classes(num_classes)
+    _, _, c = _check_input_shape(input_shape, min_size, need_pdwres=pdwres)
     if pdwres and not stem_pool:
         raise ValueError("stem_pool=False is not supported with PDWRes (it is sized for the pooled stem).")
-    resolve_weights(weights, name)
+    _builder.check_weights(weights, name)
     if head not in ("fc", "mish"):
         raise ValueError(f"head must be 'fc' or 'mish', got {head!r}.")
-    inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = inputs
-    if include_preprocessing:
-        mean, std = _normalization_stats(normalization, input_shape[-1])
-        x = ImageNormalization(mean=mean, std=std, name="normalization")(x)
+    inputs, x = _builder.image_input(
+        input_shape,
+        normalization=_normalization_stats(normalization, c) if include_preprocessing else None,
+        min_size=min_size,
+    )
     x = _conv_bn(x, channels[0], 3, 2, "conv1")
     if stem_pool:
         x = keras.layers.ZeroPadding2D(1, name="maxpool_pad")(x)
@@ -219,24 +210,28 @@ def _shufflenet_v2(
             x = keras.layers.Add(name="stage2_pdwres_add")([x, local])
     x = _conv_bn(x, channels[4], 1, 1, "conv5")
     features = keras.layers.Identity(name="features")(x)
-    if not include_top:
-        model = keras.Model(inputs, features, name=name)
-        return load_weights(model, weights)
-    if head == "mish":
-        x = MishHead(**(head_kwargs or {}), name="mish_head")(features)
-    else:
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
-    x = keras.layers.Dense(num_classes, name="predictions")(x)
-    if classifier_activation is not None:
-        x = keras.layers.Activation(classifier_activation, name="predictions_activation")(x)
-    model = keras.Model(inputs, x, name=name)
-    return load_weights(model, weights)
+    outputs = features
+    if include_top:
+        x = MishHead(**(head_kwargs or {}), name="mish_head")(features) if head == "mish" else features
+        outputs = _builder.top(
+            x,
+            num_classes=num_classes,
+            classifier_activation=classifier_activation,
+            pooling=None if head == "mish" else "avg",
+        )
+    return _builder.finish(inputs, outputs, name=name, weights=weights)
 
 
 def _width_key(width):
     return f"shufflenet_v2_x{str(float(width)).replace('.', '_')}"
 
 
+@_builder.shared_args(
+    normalization="the `normalization` statistics, their channel averages for grayscale input",
+    input_shape="`(H, W, C)` of raw `[0, 255]` pixels, at least 32x32.",
+    include_top='add global average pooling and the Dense `"predictions"`; otherwise the model outputs the '
+    'conv5 feature map (layer `"features"`).',
+)
 def ShuffleNetV2(
     width=1.0,
     num_classes=7,
@@ -262,14 +257,7 @@ def ShuffleNetV2(
 
     Args:
         width: 0.5, 1.0, 1.5 or 2.0.
-        num_classes: number of classes (>= 1).
-        input_shape: `(H, W, C)`; raw pixels in [0, 255].
-        weights: `None` or a path to a `.weights.h5` / `.keras` file to load.
-        include_top: add global pooling and the `"predictions"` Dense; otherwise the
-            model outputs the conv5 feature map (layer `"features"`).
-        include_preprocessing: start with `ImageNormalization`; if False the model
-            expects normalised input.
-        classifier_activation: activation of the output (`None` for logits).
+        {args}
         name: model name; default the registry key, e.g. `"shufflenet_v2_x1_0"`.
         normalization: `"imagenet"` (default), `"rafdb"` or a `(mean, std)` pair.
         shuffle_method: `"concat"` (default; also runs on the OpenGL fallback) or
@@ -317,6 +305,12 @@ ShuffleNetV2x2_0 = _variant(2.0)
 
 
 @register_model("lfer_ldl", input_shape=(224, 224, 3), family="lfer_ldl", paper=PAPER_LFER_LDL, min_input_size=32)
+@_builder.shared_args(
+    normalization="the `normalization` statistics, their channel averages for grayscale input",
+    input_shape="`(H, W, C)` of raw `[0, 255]` pixels; H and W multiples of 16 and >= 32 (PDWRes alignment).",
+    include_top='add the head (`head`) and the Dense `"predictions"`; otherwise the model outputs the conv5 '
+    'feature map (layer `"features"`).',
+)
 def LFERLDL(
     num_classes=7,
     input_shape=(224, 224, 3),
@@ -354,13 +348,7 @@ def LFERLDL(
     BN -> Mish [-> pointwise to `head_hidden_units` -> BN -> Mish] -> classifier).
 
     Args:
-        num_classes: number of classes (>= 1).
-        input_shape: `(H, W, C)`; H and W multiples of 16 and >= 32 (PDWRes alignment).
-        weights: `None` or a path to a `.weights.h5` / `.keras` file to load.
-        include_top: add the head and the `"predictions"` Dense; otherwise output the
-            conv5 feature map.
-        include_preprocessing: start with `ImageNormalization`.
-        classifier_activation: activation of the output (`None` for logits).
+        {args}
         name: model name (default the registry key `"lfer_ldl"`).
         head: `"mish"` (the paper's output module, our layout) or `"fc"` (pooling + Dense).
         head_hidden_units: optional pointwise width inside the Mish head.

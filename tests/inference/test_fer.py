@@ -156,19 +156,18 @@ def test_classify_crops_and_logits_model():
 
 
 def test_softmax_in_a_separate_activation_layer_is_not_applied_twice():
-    """ShuffleNetV2 / LFER-LDL end in a linear Dense "predictions" and an Activation("softmax") layer: the runner
-    must read the output layer, not "predictions" (which looks like logits), or it softmaxes probabilities again
-    and flattens them."""
-    from kerasfer.models import ShuffleNetV2x0_5
-
-    model = ShuffleNetV2x0_5(num_classes=7, input_shape=(32, 32, 1))
-    assert model.get_layer("predictions").activation.__name__ == "linear"
+    """A model ending in a linear Dense "predictions" and an Activation("softmax") layer: the runner must read the
+    output layer, not "predictions" (which looks like logits), or it softmaxes probabilities again and flattens
+    them. (kerasfer's own builders put the softmax in "predictions" itself.)"""
+    inputs = keras.Input((32, 32, 1))
+    x = keras.layers.GlobalAveragePooling2D()(kerasfer.layers.ImageNormalization()(inputs))
+    logits = keras.layers.Dense(7, name="predictions")(x)  # linear
+    model = keras.Model(inputs, keras.layers.Activation("softmax", name="probabilities")(logits))
     fer = FER(model, detector="none")
     assert fer.runner.output == "probabilities"
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 1)).astype(np.float32)
     np.testing.assert_allclose(fer.runner(x), model.predict_on_batch(x), atol=1e-6)
-    logits = ShuffleNetV2x0_5(num_classes=7, input_shape=(32, 32, 1), classifier_activation=None)
-    assert FER(logits, detector="none").runner.output == "logits"
+    assert FER(keras.Model(inputs, logits), detector="none").runner.output == "logits"
 
 
 def test_labels_and_model_errors(tmp_path):

@@ -184,7 +184,7 @@ def test_weights_argument(tmp_path):
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        ({"input_shape": (16, 16, 3)}, "smallest accepted is 32x32"),
+        ({"input_shape": (16, 16, 3)}, "smallest accepted size is 32x32"),
         ({"input_shape": (112, 112)}, "input_shape must be"),
         ({"input_shape": (None, None, 3)}, "fixed height and width"),
         ({"input_shape": (112, 112, 4)}, "1 or 3 channels"),

@@ -111,7 +111,7 @@ def test_weights_argument(tmp_path):
 def test_bad_arguments():
     with pytest.raises(ValueError, match="num_classes must be an integer >= 1"):
         SDNet(num_classes=0)
-    with pytest.raises(ValueError, match="sides >= 32 px"):
+    with pytest.raises(ValueError, match="smallest accepted size is 32x32"):
         SDNet(input_shape=(28, 28, 1))
-    with pytest.raises(ValueError, match="static \\(height, width, channels\\)"):
+    with pytest.raises(ValueError, match=r"must be \(height, width, channels\)"):
         SDNet(input_shape=(68, 68))

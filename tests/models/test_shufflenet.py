@@ -175,7 +175,7 @@ def test_bad_arguments():
         ShuffleNetV2(width=0.75)
     with pytest.raises(ValueError, match="num_classes must be an integer >= 1"):
         ShuffleNetV2(num_classes=0)
-    with pytest.raises(ValueError, match="smallest side accepted is 32 px"):
+    with pytest.raises(ValueError, match="smallest accepted size is 32x32"):
         ShuffleNetV2(input_shape=(24, 24, 3))
     with pytest.raises(ValueError, match=r"must be \(height, width, channels\)"):
         ShuffleNetV2(input_shape=(224, 224))
