@@ -3,17 +3,22 @@
 The GPU machines have JAX but no TensorFlow, so they cannot read TFDS. `export_arrays` (or
 `kerasfer arrays DATASET --out DIR`) writes each split as `DIR/<dataset>_<split>.npz` holding the
 images exactly as the TFDS builder yields them (compressed; uint8 `(N, H, W, C)`, not resized: every model
-resizes with `prepare_images` at training time) and the integer labels, plus the class names.
+resizes with `prepare_images` at training time) and the integer labels, plus the class names (and, with
+`ids=True`, each example's TFDS `id`: for FER2013 `fer0000123` is row 123 of `fer2013.csv`).
 `kerasfer train --arrays DIR` (or `TrainConfig(arrays_dir=DIR)`) then trains from those files
 with no TensorFlow, on any Keras backend.
 
-`load_arrays` needs only NumPy.
+`load_arrays` needs only NumPy (and OpenCV for WebP). So does `ferplus_from_fer2013`, which turns FER2013
+arrays written with `ids=True` and FER+'s `fer2013new.csv` into the FER+ splits that
+`kerasfer arrays ferplus/majority` writes, with the `ferplus` builder's own label rule: FER+ is FER2013's
+images with other labels, so one copy of the images serves both.
 """
 
 from __future__ import annotations
 
 import os
 import pathlib
+import re
 import sys
 import time
 
@@ -95,7 +100,16 @@ def _count(split, n, total) -> str:
 
 
 def export_arrays(
-    dataset: str, splits, out_dir, *, data_dir=None, manual_dir=None, overwrite=False, encoding="raw", progress=False
+    dataset: str,
+    splits,
+    out_dir,
+    *,
+    data_dir=None,
+    manual_dir=None,
+    overwrite=False,
+    encoding="raw",
+    progress=False,
+    ids=False,
 ) -> list:
     """Writes each split of a TFDS dataset as `.npz` (needs TensorFlow and tensorflow-datasets).
 
@@ -111,6 +125,9 @@ def export_arrays(
         progress: True prints progress lines on stderr; a callable is called with each line instead. Per split:
             `"train: 12,000/28,709 examples"` every few seconds while it is read, then one line when it is read
             and one when its file is written.
+        ids: also store each example's TFDS `id` feature as `ids` (str `(N,)`, in the same order as the
+            images), read in a second pass over the split; the dataset's examples must have an `id`
+            (the FER2013 and FER+ builders' do). `ferplus_from_fer2013` needs them.
 
     Returns:
         `[(split, path, num_examples)]`.
@@ -118,7 +135,7 @@ def export_arrays(
     Raises:
         FileExistsError: a file exists and `overwrite` is False (nothing is written).
         ValueError: an unknown split (nothing is written), an empty split, or images of different shapes in one
-            split.
+            split; with `ids`, a dataset without an `id` feature.
     """
     from kerasfer.data import datasets
 
@@ -138,6 +155,8 @@ def export_arrays(
         (split, path, datasets.load(dataset, split, data_dir=data_dir, manual_dir=manual_dir))
         for split, path in targets
     ]
+    if ids:
+        _builder_with_ids(dataset, data_dir)  # before anything is written
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for split, path, ds in sources:
@@ -162,11 +181,12 @@ def export_arrays(
             report(f"{_count(split, len(images), total)} read; writing {path} ({encoding})")
         tmp = path.with_name(path.name + ".tmp.npz")
         stacked = np.stack(images).astype(np.uint8)
+        extra = {"ids": _example_ids(dataset, split, np.asarray(labels), data_dir)} if ids else {}
         try:
             if encoding == "webp":
-                np.savez(tmp, labels=np.asarray(labels), class_names=names, **_encode_webp(stacked))
+                np.savez(tmp, labels=np.asarray(labels), class_names=names, **extra, **_encode_webp(stacked))
             else:
-                np.savez_compressed(tmp, images=stacked, labels=np.asarray(labels), class_names=names)
+                np.savez_compressed(tmp, images=stacked, labels=np.asarray(labels), class_names=names, **extra)
             os.replace(tmp, path)  # never a half-written file under the real name
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -214,3 +234,174 @@ def load_arrays(directory, dataset: str, split: str) -> tuple[np.ndarray, np.nda
     if len(images) != len(labels):
         raise ValueError(f"{path}: {len(images)} images but {len(labels)} labels.")
     return images, labels
+
+
+# --------------------------------------------------------------------------- example ids and FER+ from FER2013
+def _example_ids(dataset: str, split: str, labels: np.ndarray, data_dir=None) -> np.ndarray:
+    """The TFDS `id` of every example of a prepared split, in the order `datasets.load` reads them.
+
+    A second pass over the same prepared files (`shuffle_files=False`, images left encoded), checked
+    against the labels of the first: a different order raises rather than pairs images with other ids.
+    """
+    import tensorflow_datasets as tfds
+
+    from kerasfer.data import datasets
+
+    builder = _builder_with_ids(dataset, data_dir)
+    target = builder.info.supervised_keys[1] if builder.info.supervised_keys else "label"
+    ds = builder.as_dataset(
+        split=datasets._check_split(builder, split),
+        shuffle_files=False,
+        decoders={"image": tfds.decode.SkipDecoding()},
+    )
+    ids, second = [], []
+    for ex in ds.as_numpy_iterator():
+        ids.append(ex["id"].decode("utf-8"))
+        second.append(ex[target])
+    if len(ids) != len(labels) or not np.array_equal(np.asarray(second), labels):
+        raise RuntimeError(
+            f"{dataset}/{split}: reading the ids gave {len(ids)} examples in another order than the images "
+            f"({len(labels)}); cannot pair them."
+        )
+    return np.asarray(ids)
+
+
+def _builder_with_ids(dataset: str, data_dir=None):
+    from kerasfer.data import datasets
+
+    builder = datasets._builder(dataset, data_dir=data_dir)
+    if "id" not in builder.info.features:
+        raise ValueError(f"{dataset} examples have no 'id' feature to store; export it with ids=False.")
+    return builder
+
+
+def _read_npz(path) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.keys()}
+    except Exception as e:  # a truncated or foreign file
+        raise ValueError(f"Could not read {path}: {type(e).__name__}: {e}") from e
+
+
+# FER2013's TFDS ids: `fer0000123` is row 123 of fer2013.csv (0-based, header excluded).
+_FER2013_ID = re.compile(r"fer(\d+)")
+
+
+def _fer2013_rows(ids, path) -> np.ndarray:
+    rows = []
+    for k, name in enumerate(ids):
+        m = _FER2013_ID.fullmatch(str(name))
+        if m is None:
+            raise ValueError(
+                f"{path}: example {k} has id {str(name)!r}, not a FER2013 CSV row id like 'fer0000123' "
+                "(FER+ needs the fer2013 csv config)."
+            )
+        rows.append(int(m.group(1)))
+    return np.asarray(rows, np.int64)
+
+
+def _take(data: dict, keep: np.ndarray) -> tuple[dict, bool]:
+    """The images of `data` (an array file's contents) at positions `keep`, still encoded; and whether raw."""
+    if "webp" in data:
+        offsets = data["webp_offsets"]
+        starts, ends = offsets[keep], offsets[keep + 1]
+        blob = data["webp"]
+        pieces = [blob[a:b] for a, b in zip(starts, ends)]
+        new_offsets = np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
+        return {"webp": np.concatenate(pieces), "webp_offsets": new_offsets, "webp_shape": data["webp_shape"]}, False
+    return {"images": data["images"][keep]}, True
+
+
+def ferplus_from_fer2013(
+    votes_csv, fer2013_dir, out_dir, *, rule="majority", splits=("train", "validation"), overwrite=False
+):
+    """Writes FER+ splits from FER2013 arrays and FER+'s votes file, with NumPy alone (no TensorFlow).
+
+    FER+ relabels FER2013's images, so the arrays of `ferplus/<rule>` are a subset of FER2013's with
+    other labels. For each split this reads `<fer2013_dir>/fer2013_<split>.npz` (written by
+    `export_arrays("fer2013", ..., ids=True)`: the ids give each image's `fer2013.csv` row), looks up
+    that row of `votes_csv` (`fer2013new.csv`, row-aligned with `fer2013.csv`), labels it with the
+    `ferplus` builder's rule (`kerasfer.data.ferplus_votes.ferplus_label`, FER+ column -> kerasfer
+    label) and keeps it as that builder does: dropped without votes (an empty image name) or when the
+    rule gives none (unknown / not a face, no strict majority). The images are copied still encoded,
+    in the FER2013 file's order; the file holds what `export_arrays("ferplus/<rule>", ..., ids=True)`
+    writes (labels, class names, the FER+ image names as `ids`).
+
+    Args:
+        votes_csv: FER+'s `fer2013new.csv`.
+        fer2013_dir: the folder of the FER2013 arrays.
+        out_dir: where to write `ferplus-<rule>_<split>.npz` (created; may be `fer2013_dir`).
+        rule: `"majority"` or `"plurality"`.
+        splits: the splits to derive.
+        overwrite: replace existing files (otherwise an existing file is an error; nothing is written).
+
+    Returns:
+        `[(split, path, num_examples)]`.
+
+    Raises:
+        FileNotFoundError: a FER2013 split file or the votes file is missing.
+        FileExistsError: an output exists and `overwrite` is False.
+        ValueError: an unknown rule, arrays without ids or with ids that are not FER2013 CSV rows, a votes
+            file with another header, or rows that are not aligned (a row beyond the votes file, or whose
+            Usage is another split), or a split left empty.
+    """
+    from kerasfer.data import ferplus_votes as fv
+    from kerasfer.data.labels import label_names
+
+    if rule not in fv.RULES:
+        raise ValueError(f"rule must be one of {', '.join(fv.RULES)}, got {rule!r}.")
+    dataset = f"ferplus/{rule}"
+    out = pathlib.Path(out_dir)
+    jobs = [(s, array_file(fer2013_dir, "fer2013", s), array_file(out, dataset, s)) for s in splits]
+    missing = [str(src) for _, src, _ in jobs if not src.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"No FER2013 arrays {', '.join(missing)}; write them with export_arrays('fer2013', ..., ids=True)."
+        )
+    existing = [str(dst) for _, _, dst in jobs if dst.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{', '.join(existing)} already exist; pass overwrite=True to replace.")
+    votes = fv.read_votes_csv(votes_csv)
+    names = np.asarray(label_names(dataset))
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for split, src, dst in jobs:
+        data = _read_npz(src)
+        if "ids" not in data:
+            raise ValueError(
+                f"{src} has no 'ids' (the fer2013.csv row of each image), so its rows cannot be matched with "
+                f"{votes_csv}; write it again with export_arrays('fer2013', ..., ids=True)."
+            )
+        rows = _fer2013_rows(data["ids"], src)
+        if rows.size and rows.max() >= len(votes):
+            raise ValueError(
+                f"{src} holds fer2013.csv row {rows.max()} but {votes_csv} has {len(votes)} rows; the files "
+                "must be row-aligned."
+            )
+        keep, labels, ids = [], [], []
+        for k, i in enumerate(rows):
+            usage, name, v = votes[i]
+            if fv.USAGE_TO_SPLIT.get(usage) != split:
+                raise ValueError(
+                    f"Row {i} is {usage!r} in {votes_csv} but in the {split!r} FER2013 arrays; the files must be "
+                    "row-aligned."
+                )
+            j = -1 if v is None else fv.ferplus_label(v, rule)
+            if j < 0:
+                continue
+            keep.append(k)
+            labels.append(int(fv.FERPLUS_TO_CANONICAL[j]))
+            ids.append(name)
+        if not keep:
+            raise ValueError(f"{dataset}/{split}: no image of {src} keeps a label under the {rule} rule.")
+        images, raw = _take(data, np.asarray(keep, np.int64))
+        tmp = dst.with_name(dst.name + ".tmp.npz")
+        fields = {"labels": np.asarray(labels, np.int32), "class_names": names, "ids": np.asarray(ids), **images}
+        try:
+            (np.savez_compressed if raw else np.savez)(tmp, **fields)
+            os.replace(tmp, dst)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        written.append((split, dst, len(keep)))
+    return written

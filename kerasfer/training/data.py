@@ -2,8 +2,10 @@
 
 On the TensorFlow backend the splits come from `kerasfer.data.datasets.load` through
 `kerasfer.data.pipeline.make_pipeline` (tf.data, augmentations inside `ds.map`); on other
-backends (JAX, where TensorFlow may be absent) from `kerasfer.data.datasets.load_numpy` through
-`ArrayBatches`, a `keras.utils.PyDataset` that applies the same augmentation layers. Either way
+backends (JAX, where TensorFlow may be absent) from `kerasfer.data.datasets.load_numpy` (or the `.npz`
+arrays) through `ArrayBatches`, a `keras.utils.PyDataset` of un-augmented batches; the same augmentation
+preset then runs inside the compiled training step, on the accelerator
+(`kerasfer.training.augment_step`; `with_step_augmentation` wraps the model to compile). Either way
 `load_splits` reads every example's label, so a missing or broken dataset fails here, before a
 run writes anything.
 """
@@ -147,6 +149,8 @@ class _Split:
     counts: np.ndarray
     num_examples: int
     steps: int | None = None
+    # A `StepAugmentation` to run inside the training step (the NumPy path), or None.
+    step_augment: object = None
 
 
 @dataclasses.dataclass
@@ -278,21 +282,31 @@ def _load_split_numpy(config, split, input_shape, num_classes, *, training, max_
         targets = (soft / np.maximum(soft.sum(-1, keepdims=True), 1e-12)).astype("float32")
     elif config.label_mode == "categorical":
         targets = np.eye(num_classes, dtype="float32")[y]
-    augment = None
+    step_augment = None
     if training and config.augment != "none":
-        from kerasfer.data.augment import get_augmentation
+        from kerasfer.training.augment_step import StepAugmentation
 
-        augment = get_augmentation(config.augment, input_shape, config.seed)
+        # On the device, inside the compiled step (`with_step_augmentation`), not per batch on the host.
+        step_augment = StepAugmentation(config.augment, input_shape, seed=config.seed, name="step_augmentation")
     data = ArrayBatches(
         x,
         targets,
         config.batch_size,
         training=training,
-        augment=augment,
         seed=config.seed,
         balanced=training and config.class_weights == "balanced",
     )
-    return _Split(data, counts, len(y))
+    return _Split(data, counts, len(y), step_augment=step_augment)
+
+
+def with_step_augmentation(model, split: _Split):
+    """The model to compile: `model`, wrapped to augment inside the training step when `split` asks for it.
+
+    The wrapper (`kerasfer.training.augment_step.AugmentInStep`) shares `model`'s weights; save `model`.
+    """
+    from kerasfer.training.augment_step import augment_in_step
+
+    return augment_in_step(model, split.step_augment)
 
 
 # --------------------------------------------------------------------------- class imbalance
@@ -331,10 +345,12 @@ def _balanced_tf(ds, counts, seed):
 
 # --------------------------------------------------------------------------- NumPy batches (JAX)
 class ArrayBatches(keras.utils.PyDataset):
-    """Batches from NumPy arrays with shuffling, balanced sampling and batch augmentation.
+    """Batches from NumPy arrays with shuffling, balanced sampling and optional host-side batch augmentation.
 
-    The augmentation is the same `kerasfer.data.augment` preset as on tf.data, its Keras
-    layers run by the current backend (JAX), with the same per-stage probabilities.
+    `augment` (a `kerasfer.data.augment` preset's `BatchAugmenter`) runs its Keras layers on the host
+    by the current backend, a NumPy copy after each layer. Training no longer uses it (the preset runs
+    in the compiled step: `kerasfer.training.augment_step`); it stays for comparison
+    (`tools/bench_input_path.py`) and for callers that want augmented NumPy batches.
     """
 
     def __init__(self, x, y, batch_size, *, training, augment=None, seed=0, balanced=False, **kwargs):

@@ -156,6 +156,7 @@ def train(config: TrainConfig, extra_callbacks=None, arrays=None) -> TrainResult
             splits = data.load_splits(config, input_shape, num_classes, soft=soft, arrays=arrays)
             data.check_classes_present(splits.train.counts, class_names, config)
             base, model = build_model(config, input_shape, num_classes)
+            model = data.with_step_augmentation(model, splits.train)  # NumPy path: augments in the step
             model.compile(
                 optimizer=build_optimizer(config),
                 loss=build_loss(config, num_classes),

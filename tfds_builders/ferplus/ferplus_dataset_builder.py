@@ -27,17 +27,16 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from kerasfer.data.labels import FERPLUS_ORDER
+from kerasfer.data.ferplus_votes import FERPLUS_TO_CANONICAL
+from kerasfer.data.ferplus_votes import HEADER
+from kerasfer.data.ferplus_votes import VOTE_COLUMNS  # noqa: F401  (re-exported)
+from kerasfer.data.ferplus_votes import ferplus_label
+from kerasfer.data.ferplus_votes import parse_vote_row
 from kerasfer.data.labels import label_names
-from kerasfer.data.labels import native_to_canonical
 from kerasfer.tfds_builders import _common
 from kerasfer.tfds_builders.fer2013 import fer2013_dataset_builder as fer
 
 logger = logging.getLogger("kerasfer.tfds_builders")
-
-VOTE_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
-# FER+ emotion column j -> kerasfer label id
-FERPLUS_TO_CANONICAL = np.array(native_to_canonical(FERPLUS_ORDER, "ferplus"), np.int64)
 
 _MANUAL = """\
 FER+ needs two files in `manual_dir` (default `~/tensorflow_datasets/downloads/manual/`):
@@ -58,38 +57,16 @@ class BuilderConfig(tfds.core.BuilderConfig):
     rule: str = "majority"
 
 
-def ferplus_label(votes, rule):
-    """Returns the FER+ column index (0..7) chosen by `rule`, or -1 when the image is dropped."""
-    votes = np.asarray(votes)
-    total = votes.sum()
-    if total <= 0:
-        return -1
-    if rule == "majority":
-        j = int(np.argmax(votes[:8]))
-        return j if votes[j] > 0.5 * total else -1
-    j = int(np.argmax(votes))  # plurality over all 10 columns
-    return j if j < 8 else -1
-
-
 def read_votes(manual_dir):
     path = _common.require_files("ferplus", manual_dir, ["fer2013new.csv"], _MANUAL)[0]
-    rows = []
+    # The rows are parsed, and labelled by `ferplus_label`, in kerasfer.data.ferplus_votes (NumPy only), which
+    # kerasfer.data.arrays.ferplus_from_fer2013 also uses where TensorFlow is absent.
     with path.open("r") as f:
         reader = csv.reader(f)
         header = next(reader, None)
-        expected = ["Usage", "Image name", *VOTE_COLUMNS]
-        if header is None or [h.strip() for h in header] != expected:
-            raise _common.ManualFilesError(f"ferplus: {path} header is {header}, expected {expected}.")
-        for r in reader:
-            name = r[1].strip() if len(r) > 1 else ""
-            try:
-                votes = np.array([int(float(v)) for v in r[2:12]], np.int64) if name else None
-            except ValueError:
-                votes = None
-            if votes is not None and votes.shape != (10,):
-                votes = None
-            rows.append((r[0].strip(), name, votes))
-    return rows
+        if header is None or [h.strip() for h in header] != list(HEADER):
+            raise _common.ManualFilesError(f"ferplus: {path} header is {header}, expected {list(HEADER)}.")
+        return [parse_vote_row(r) for r in reader]
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):

@@ -1,0 +1,131 @@
+"""Training-time augmentation inside the compiled training step, on the accelerator.
+
+On backends without tf.data (JAX), `ArrayBatches` used to run the preset's Keras layers on each
+batch on the host and copy to NumPy after every layer, which can bound a GPU's images/s. Here the
+same preset runs inside the model's forward pass instead, so it is traced and compiled with the
+step (XLA on JAX, `tf.function` on TensorFlow) and runs where the model does:
+
+- `StepAugmentation(preset, input_shape, seed)`: a layer applying a `kerasfer.data.augment`
+  preset to a float32 batch in `[0, 255]`, with the preset's very layers and probabilities. A
+  stage with probability p < 1 transforms the whole batch and keeps the transformed image of each
+  example with probability p (torchvision's `RandomApply` per image, as `BatchAugmenter` does
+  with a gather instead: the same distribution). The layer is the identity unless it is called
+  with `training=True`.
+- `AugmentInStep(model, augmentation)`: the model to compile and fit. Its `call` augments only
+  under `training=True` and calls the wrapped model with an explicit `training` flag. (Keras 3's
+  image layers default to `training=True` and leave it in the call context, so prepending them to
+  a model puts every later BatchNormalization of a `model(x)` call into training mode; here
+  inference never runs them, and the wrapped model always gets its flag.) A wrapped model with
+  its own `compute_loss` (`CosineHarmonyModel`) keeps it: the wrapper compiles it with the same
+  loss and hands it the loss computation, so its extra term sees the augmented batch's features.
+  Save the wrapped model (`.inner`), not the wrapper.
+- `augment_in_step(model, augmentation)`: the wrapper, or `model` itself when `augmentation` is None.
+
+NumPy arrays in, the same augmentation statistics as the tf.data path, on JAX and TensorFlow.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+class StepAugmentation(keras.layers.Layer):
+    """A `kerasfer.data.augment` preset as one layer, for use inside a compiled training step.
+
+    Args:
+        augment: a preset name (`"lfnsb_affectnet"`, ...) or a `BatchAugmenter` (its `stages`).
+        input_shape: the model's `(H, W, C)`.
+        seed: seeds the preset's layers and this layer's per-image `RandomApply` draws.
+    """
+
+    def __init__(self, augment, input_shape, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        from kerasfer.data.augment import get_augmentation
+
+        augmenter = get_augmentation(augment, tuple(input_shape), seed)
+        if augmenter is None:
+            raise ValueError(f"augment={augment!r} is the identity; use no StepAugmentation instead.")
+        stages = getattr(augmenter, "stages", None)
+        if stages is None:
+            raise ValueError(
+                f"StepAugmentation needs a preset name or a BatchAugmenter (with .stages), got {augment!r}."
+            )
+        from kerasfer.training.data import _patch_fill_values
+
+        _patch_fill_values(augmenter)  # Keras 3.15's RandomErasing rejects list fill values on JAX
+        self.augment_name = augment if isinstance(augment, str) else type(augmenter).__name__
+        # One flat (tracked) list of the preset's layers; stage i is layers[bounds[i][0]:bounds[i][1]].
+        self.augment_layers = [layer for _, layers in stages for layer in layers]
+        ends = [sum(len(layers) for _, layers in stages[: i + 1]) for i in range(len(stages))]
+        self.stages = [(float(p), end - len(layers), end) for (p, layers), end in zip(stages, ends)]
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=None):
+        if not training:
+            return images
+        x = ops.cast(images, "float32")
+        for prob, start, end in self.stages:
+            y = x
+            for layer in self.augment_layers[start:end]:
+                y = ops.cast(layer(y, training=True), "float32")
+            if prob >= 1.0:
+                x = y
+            else:
+                keep = keras.random.uniform(ops.shape(x)[:1], seed=self.seed_generator) < prob
+                x = ops.where(ops.reshape(keep, (-1, 1, 1, 1)), y, x)
+        return ops.cast(ops.clip(x, 0.0, 255.0), keras.backend.standardize_dtype(images.dtype))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def __repr__(self):
+        parts = [
+            f"p={p}: " + ", ".join(type(layer).__name__ for layer in self.augment_layers[start:end])
+            for p, start, end in self.stages
+        ]
+        return f"StepAugmentation({self.augment_name}; {'; '.join(parts)})"
+
+
+class AugmentInStep(keras.Model):
+    """Trains `model` on batches augmented by `augmentation` inside the training step.
+
+    `call(x, training=True)` returns `model(augmentation(x, training=True), training=True)`; any other
+    call returns `model(x, training=False)` (evaluation and prediction see the images as they are).
+    Compile and fit this wrapper; save `.inner`.
+    """
+
+    def __init__(self, model, augmentation, **kwargs):
+        kwargs.setdefault("name", f"{model.name}_augment_in_step")
+        super().__init__(**kwargs)
+        self.inner = model
+        self.augmentation = augmentation
+        # A model with its own loss logic (e.g. CosineHarmonyModel) keeps computing the loss.
+        self._inner_loss = type(model).compute_loss is not keras.Model.compute_loss
+        self.built = True  # the wrapped model is built; the augmentation has no weights
+
+    def call(self, inputs, training=None):
+        if training:
+            inputs = self.augmentation(inputs, training=True)
+        return self.inner(inputs, training=bool(training))
+
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, **kwargs):
+        super().compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights, **kwargs)
+        if self._inner_loss:
+            # The inner model computes the loss with the same compiled loss (it never trains by itself).
+            self.inner.compile(optimizer=self.optimizer, loss=loss, loss_weights=loss_weights)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if self._inner_loss:
+            return self.inner.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        return super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+
+    def compute_output_shape(self, input_shape):
+        return self.inner.compute_output_shape(input_shape)
+
+
+def augment_in_step(model, augmentation):
+    """`AugmentInStep(model, augmentation)`, or `model` itself when `augmentation` is None."""
+    if augmentation is None:
+        return model
+    return AugmentInStep(model, augmentation)

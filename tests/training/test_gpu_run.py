@@ -1,0 +1,69 @@
+"""`tools/gpu_run.py command`: one device command that the run tool accepts and that needs only what travels."""
+
+import importlib.util
+import pathlib
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TOOL = ROOT / "tools" / "gpu_run.py"
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("gpu_run", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _travels(path, carry):
+    """Whether a relative path in the command is on the device: under a carried path, or a file of the tree."""
+    if any(path == c or path.startswith(c + "/") for c in carry):
+        return True
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", path],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    return listed.stdout.strip() == path  # tracked, or untracked and not ignored: it travels with the tree
+
+
+def test_command_fits_the_run_tool_and_references_only_what_travels():
+    out = subprocess.run(
+        [sys.executable, str(TOOL), "command", "--no-check"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    command = out.stdout.strip()
+    assert "\n" not in command and 0 < len(command) <= 2000
+    gpu_run = _tool()
+    # the carried paths are git-ignored (FER2013's images never enter the repository) and few enough
+    assert len(gpu_run.CARRY) <= 8
+    for c in gpu_run.CARRY:
+        assert subprocess.run(["git", "check-ignore", "-q", f"{c}/x.npz"], cwd=ROOT).returncode == 0, c
+    relative = set()
+    for token in shlex.split(command.replace(";", " ; ").replace("&", " & ")):
+        for path in re.findall(r"(?<![\w$/.{}*-])(\.?[A-Za-z_][\w.-]*(?:/[\w.-]+)+|\.[A-Za-z_][\w-]*)", token):
+            relative.add(path)
+    assert {".whl", ".gpu_stage/arrays", ".gpu_stage/fer2013new.csv", "tools/gpu_run.py"} <= relative
+    assert all(_travels(p, gpu_run.CARRY) for p in relative), sorted(
+        p for p in relative if not _travels(p, gpu_run.CARRY)
+    )
+    # absolute paths: only the machine's scratch folder (and /dev/null); results go to $OUT
+    absolute = re.findall(r"(?<![\w$}])/[\w./-]+", command)
+    assert absolute and all(p in ("/tmp/kf", "/dev/null") or p.startswith("/tmp/kf/") for p in absolute), absolute
+    # both trainings, concurrently, on JAX, with a time budget and half the GPU's memory each
+    assert command.count("--preset lfnsb_$1") == 1 and "t fer2013 " in command and "t ferplus " in command
+    assert "KERAS_BACKEND=jax" in command and "XLA_PYTHON_CLIENT_MEM_FRACTION=0.45" in command
+    assert "--time-budget-min 8 " in command and "& " in command and "wait" in command
+    assert "--no-index --no-deps" in command and "$OUT/lfnsb_$n.tar.gz" in command
+
+
+def test_budget_leaves_time_inside_the_ten_minutes():
+    gpu_run = _tool()
+    assert gpu_run.BUDGET_MIN * 60 + 60 < gpu_run.DEADLINE_S < 600 - 30
+    with pytest.raises(ValueError, match="2000"):
+        gpu_run.device_command(max_train_examples=int("9" * 900))
