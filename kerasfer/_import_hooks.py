@@ -58,7 +58,10 @@ def after_import(name: str, callback: Callable[[], None]) -> None:
     if name in sys.modules:
         callback()
         return
-    if importlib.util.find_spec(name) is None:
+    try:
+        if importlib.util.find_spec(name) is None:
+            return
+    except (ImportError, ValueError):  # a finder that refuses the module (e.g. a machine where it is blocked)
         return
     _PENDING.setdefault(name, []).append(callback)
     if not any(isinstance(f, _Finder) and f.name == name for f in sys.meta_path):

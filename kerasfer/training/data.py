@@ -350,7 +350,7 @@ class ArrayBatches(keras.utils.PyDataset):
     `augment` (a `kerasfer.data.augment` preset's `BatchAugmenter`) runs its Keras layers on the host
     by the current backend, a NumPy copy after each layer. Training no longer uses it (the preset runs
     in the compiled step: `kerasfer.training.augment_step`); it stays for comparison
-    (`tools/bench_input_path.py`) and for callers that want augmented NumPy batches.
+    (the input-path benchmark) and for callers that want augmented NumPy batches.
     """
 
     def __init__(self, x, y, batch_size, *, training, augment=None, seed=0, balanced=False, **kwargs):
