@@ -199,7 +199,7 @@ class EpochLearningRate(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         lr = float(self.schedule(epoch))
-        if not math.isfinite(lr) or lr <= 0:
+        if not math.isfinite(lr) or lr < 0:  # 0 is a cosine's end (min_lr=0), e.g. a time budget's last epoch
             raise ValueError(f"The learning-rate schedule gave {lr} at epoch {epoch}.")
         self.model.optimizer.learning_rate = lr
 

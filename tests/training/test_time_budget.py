@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from kerasfer.training import callbacks as cbs
@@ -72,3 +73,20 @@ def test_bad_budget_is_a_clear_error():
         TrainConfig(time_budget_minutes=-1)
     with pytest.raises(ValueError, match="time_budget_minutes"):
         TrainConfig(time_budget_minutes=math.nan)
+
+
+def test_a_schedule_that_ends_at_zero_trains_its_last_epoch():
+    """A budgeted cosine with min_lr=0 reaches 0 on the last planned epoch: that epoch runs (it used to raise
+    "The learning-rate schedule gave 0.0" and lose the run's model.keras); only negative or NaN rates fail."""
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    rates = [0.1, 0.0]
+    model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=2, verbose=0,
+              callbacks=[cbs.EpochLearningRate(lambda e: rates[e])])  # fmt: skip
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == 0.0
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(ValueError, match="learning-rate schedule gave"):
+            model.fit(np.zeros((4, 2)), np.zeros((4, 1)), epochs=1, verbose=0,
+                      callbacks=[cbs.EpochLearningRate(lambda e, bad=bad: bad)])  # fmt: skip
