@@ -204,6 +204,29 @@ AUGMENTATIONS: dict[str, Callable] = {
 }
 
 
+class _JaxFillValue(list):
+    """A per-channel fill value that JAX accepts (Keras 3.15's RandomErasing passes the list to
+    `jnp.full_like`, which rejects lists on the JAX backend)."""
+
+    def __jax_array__(self):
+        import jax.numpy as jnp
+
+        return jnp.asarray(list(self), dtype="float32")
+
+
+def patch_fill_values(augmenter):
+    """On the JAX backend, wraps the RandomErasing layers' per-channel fill values so JAX accepts them."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return
+    for _, layers in augmenter.stages:
+        for layer in layers:
+            fill = getattr(layer, "fill_value", None)
+            if isinstance(layer, keras.layers.RandomErasing) and isinstance(fill, list | tuple):
+                object.__setattr__(layer, "fill_value", _JaxFillValue(fill))
+
+
 def get_augmentation(augment, input_shape, seed=None):
     """Returns a batch augmenter for a preset name, a callable (returned as is) or `None`."""
     if augment is None:

@@ -5,6 +5,8 @@ import math
 import keras
 
 from kerasfer.api_export import kerasfer_export
+from kerasfer.losses.lookup import LOSSES
+from kerasfer.losses.lookup import get
 
 
 def _as_loss(item):
@@ -12,8 +14,6 @@ def _as_loss(item):
     if isinstance(item, dict):
         return keras.saving.deserialize_keras_object(item)
     if isinstance(item, str):
-        from kerasfer.losses.lookup import get
-
         return get(item)
     if callable(item):
         return item
@@ -64,3 +64,6 @@ class SumLoss(keras.losses.Loss):
             weights=list(self.weights),
         )
         return config
+
+
+LOSSES["sum"] = SumLoss  # `kerasfer.losses.get("sum", losses=[...], weights=[...])`

@@ -42,6 +42,7 @@ class StepAugmentation(keras.layers.Layer):
     def __init__(self, augment, input_shape, seed=None, **kwargs):
         super().__init__(**kwargs)
         from kerasfer.data.augment import get_augmentation
+        from kerasfer.data.augment import patch_fill_values
 
         augmenter = get_augmentation(augment, tuple(input_shape), seed)
         if augmenter is None:
@@ -51,9 +52,7 @@ class StepAugmentation(keras.layers.Layer):
             raise ValueError(
                 f"StepAugmentation needs a preset name or a BatchAugmenter (with .stages), got {augment!r}."
             )
-        from kerasfer.training.data import _patch_fill_values
-
-        _patch_fill_values(augmenter)  # Keras 3.15's RandomErasing rejects list fill values on JAX
+        patch_fill_values(augmenter)  # Keras 3.15's RandomErasing rejects list fill values on JAX
         self.augment_name = augment if isinstance(augment, str) else type(augmenter).__name__
         # One flat (tracked) list of the preset's layers; stage i is layers[bounds[i][0]:bounds[i][1]].
         self.augment_layers = [layer for _, layers in stages for layer in layers]

@@ -19,6 +19,7 @@ import os
 import keras
 import numpy as np
 
+from kerasfer.data.augment import patch_fill_values
 from kerasfer.training.config import TrainConfig
 
 
@@ -385,7 +386,7 @@ class ArrayBatches(keras.utils.PyDataset):
 
     def _augment(self, x):
         if not getattr(self, "_patched", False):
-            _patch_fill_values(self.augment)
+            patch_fill_values(self.augment)
             self._patched = True
         for prob, layers in self.augment.stages:
             y = x
@@ -400,23 +401,3 @@ class ArrayBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self):
         self._new_order()
-
-
-class _JaxFillValue(list):
-    """A per-channel fill value that JAX accepts (Keras 3.15's RandomErasing passes the list to
-    `jnp.full_like`, which rejects lists on the JAX backend)."""
-
-    def __jax_array__(self):
-        import jax.numpy as jnp
-
-        return jnp.asarray(list(self), dtype="float32")
-
-
-def _patch_fill_values(augmenter):
-    if keras.backend.backend() != "jax":
-        return
-    for _, layers in augmenter.stages:
-        for layer in layers:
-            fill = getattr(layer, "fill_value", None)
-            if isinstance(layer, keras.layers.RandomErasing) and isinstance(fill, list | tuple):
-                object.__setattr__(layer, "fill_value", _JaxFillValue(fill))
