@@ -97,14 +97,13 @@ def _input_shape(args):
 
 
 def _load(args):
-    from kerasfer.models.loading import load_trained
+    from kerasfer.models.loading import load_model_and_weights
 
     if not args.model and not args.weights:
         raise ValueError("Give the model to export: --model (a run directory, .keras file, packaged name, ...).")
-    source, name = (args.weights, args.model) if args.weights else (args.model, None)
-    return load_trained(
-        source,
-        name,
+    return load_model_and_weights(
+        args.model,
+        args.weights,
         num_classes=args.num_classes,
         input_shape=_input_shape(args),
         labels=args.labels,

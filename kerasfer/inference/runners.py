@@ -337,7 +337,7 @@ def load_runner(
     """
     from kerasfer.models.loading import canonical_labels
     from kerasfer.models.loading import labels_beside
-    from kerasfer.models.loading import load_trained
+    from kerasfer.models.loading import load_model_and_weights
 
     given = None if labels is None else tuple(str(v) for v in labels)
     if tflite is not None:
@@ -359,16 +359,7 @@ def load_runner(
     else:
         if model is None and weights is None:
             raise ValueError("load_runner needs a model: a run directory, a .keras / .tflite file or a packaged name.")
-        if hasattr(model, "inputs") and hasattr(model, "predict_on_batch"):
-            if weights is not None:
-                model.load_weights(os.fspath(weights))
-            loaded = load_trained(model, labels=given)
-        elif weights is not None:
-            loaded = load_trained(weights, model, num_classes=num_classes, input_shape=input_shape, labels=given)
-        else:
-            loaded = load_trained(model, num_classes=num_classes, input_shape=input_shape, labels=given)
-        if model is not None and not isinstance(model, str | os.PathLike) and not hasattr(model, "inputs"):
-            raise TypeError(f"Expected a keras.Model, a Runner, a name or a path; got {type(model).__name__}.")
+        loaded = load_model_and_weights(model, weights, num_classes=num_classes, input_shape=input_shape, labels=given)
         runner = KerasRunner(loaded.model, batch_size, output, source=loaded.source)
         runner.labels, runner.labels_source = loaded.labels, loaded.labels_source
         runner.align_margin = loaded.align_margin

@@ -171,12 +171,6 @@ def _run_config(run_dir: pathlib.Path | None) -> dict | None:
     return _read_json(run_dir / CONFIG_FILE, "run configuration")
 
 
-def _import_custom_objects():
-    import kerasfer.layers  # noqa: F401  (registers the custom layers for deserialisation)
-    import kerasfer.losses  # noqa: F401
-    import kerasfer.models  # noqa: F401
-
-
 def _split_packaged(text: str):
     """`"resnet18_small/fer2013"` or `"resnet18_small:fer2013"` -> `("resnet18_small", "fer2013")` when that
     registered model ships weights of that name; else None."""
@@ -324,10 +318,31 @@ def load_trained(
     )
 
 
+def load_model_and_weights(model=None, weights=None, **kwargs) -> TrainedModel:
+    """`load_trained` for the `--model` / `--weights` pair every command takes (and `FER(model, weights)`).
+
+    With `weights`, `model` is the architecture's registry name (or a `keras.Model` to load them into); without,
+    `model` is itself what to load. `kwargs` are `load_trained`'s.
+    """
+    if hasattr(model, "inputs") and hasattr(model, "predict_on_batch"):
+        if weights is not None:
+            model.load_weights(os.fspath(weights))
+        return load_trained(model, **kwargs)
+    if model is not None and not isinstance(model, str | os.PathLike):
+        raise TypeError(f"Expected a keras.Model, a name or a path; got {type(model).__name__}.")
+    if weights is not None:
+        return load_trained(weights, model, **kwargs)
+    if model is None:
+        raise ValueError("Nothing to load: give a run directory, a .keras / .weights.h5 file or a packaged name.")
+    return load_trained(model, **kwargs)
+
+
 def _load_keras(path: pathlib.Path, name, labels) -> TrainedModel:
     import keras
 
-    _import_custom_objects()
+    import kerasfer
+
+    kerasfer.register_keras_objects()  # the custom layers and losses, for deserialisation
     try:
         model = keras.saving.load_model(str(path), compile=False)
     except Exception as e:  # noqa: BLE001 - name the file that failed
@@ -451,4 +466,11 @@ def _load_name(text, name, labels, num_classes, input_shape, allow_untrained) ->
                    labels_source=None if labels is None else "argument", model_name=key, trained=False)  # fmt: skip
 
 
-__all__ = ["TrainedModel", "canonical_labels", "labels_beside", "load_trained", "read_label_file"]
+__all__ = [
+    "TrainedModel",
+    "canonical_labels",
+    "labels_beside",
+    "load_model_and_weights",
+    "load_trained",
+    "read_label_file",
+]

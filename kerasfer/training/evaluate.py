@@ -120,18 +120,13 @@ def evaluate(
     """
     from kerasfer.data import datasets
     from kerasfer.inference.tta import num_views
-    from kerasfer.models.loading import load_trained
+    from kerasfer.models.loading import load_model_and_weights
 
     if output is not None:
         from kerasfer.paths import check_output_file
 
         check_output_file(output, flag="output")
-    if isinstance(model, keras.Model):
-        loaded = load_trained(model)
-    elif weights is None:
-        loaded = load_trained(model)
-    else:
-        loaded = load_trained(weights, model)
+    loaded = load_model_and_weights(model, weights)
     net, shape = loaded.model, loaded.input_shape
     if input_shape is not None and tuple(input_shape) != tuple(shape):
         raise ValueError(
