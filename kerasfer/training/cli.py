@@ -100,6 +100,11 @@ def _add_train_args(p):
     p.add_argument("--distribute", choices=DISTRIBUTE)
     p.add_argument("--soft-labels", help=".npy of target distributions for the training split")
     p.add_argument("--arrays", dest="arrays_dir", help="train from the .npz splits `kerasfer arrays` wrote there")
+    p.add_argument(
+        "--init-weights",
+        help="start from these weights (a run directory, .keras, .weights.h5 or packaged name of the same "
+        "architecture): fine-tuning, or a second learning-rate cycle from an earlier run",
+    )
     p.add_argument("--output", "-o", dest="output_dir", help="run directory (default runs/train)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", dest="on_existing", action="store_const", const="resume", help="(default)")

@@ -78,6 +78,11 @@ class TrainConfig:
             split (label-distribution learning, see `kerasfer.training.ldl`).
         arrays_dir: a folder of `.npz` splits written by `kerasfer arrays` (`kerasfer.data.arrays`): train
             from those instead of TFDS, with no TensorFlow needed (the JAX GPU machines).
+        init_weights: start a new run from trained weights instead of a random initialisation: a
+            run directory, a `.keras` / `.weights.h5` file or a packaged name (`"resnet18_small/fer2013"`),
+            of the same architecture, input size and number of classes. For fine-tuning on other data and
+            for a second learning-rate cycle (warm restart) from an earlier run. A resumed run ignores it
+            (its checkpoint is newer).
         preset: the preset this configuration came from (informational).
         verbose: Keras verbosity (1: progress bar).
     """
@@ -123,6 +128,7 @@ class TrainConfig:
     on_existing: str = "resume"
     soft_labels: str | None = None
     arrays_dir: str | None = None
+    init_weights: str | None = None
     preset: str | None = None
     verbose: int = 1
 
@@ -180,6 +186,8 @@ class TrainConfig:
             bad("distribute", f"{self.distribute!r} is not one of {DISTRIBUTE}.")
         if self.on_existing not in ON_EXISTING:
             bad("on_existing", f"{self.on_existing!r} is not one of {ON_EXISTING}.")
+        if self.init_weights is not None and not (isinstance(self.init_weights, str) and self.init_weights.strip()):
+            bad("init_weights", f"must be None or a run directory, weights file or name, got {self.init_weights!r}.")
         if not isinstance(self.model_kwargs, dict):
             bad("model_kwargs", f"must be a dict of model builder arguments, got {type(self.model_kwargs).__name__}.")
         clash = sorted({"num_classes", "input_shape", "weights"} & set(self.model_kwargs))

@@ -92,6 +92,32 @@ def build_model(config, input_shape, num_classes):
     return model, model
 
 
+def init_from(model, source, model_name=None):
+    """Copies the weights of a trained `source` (see `kerasfer.models.loading.load_trained`) into `model`.
+
+    Raises:
+        FileNotFoundError: `source` does not exist.
+        ValueError: `source` is another architecture, input size or number of classes (the first
+            differing weight is named).
+    """
+    from kerasfer.models.loading import load_trained
+
+    src = load_trained(source, model_name, input_shape=model.input_shape[1:], num_classes=model.output_shape[-1])
+    have, want = src.model.weights, model.weights
+    if len(have) != len(want):
+        raise ValueError(
+            f"init_weights {source!r} holds {len(have)} weights and the model {len(want)}: another architecture."
+        )
+    for h, w in zip(have, want, strict=True):
+        if tuple(h.shape) != tuple(w.shape):
+            raise ValueError(
+                f"init_weights {source!r} does not fit the model: {h.path} has shape {tuple(h.shape)}, "
+                f"the model's {w.path} {tuple(w.shape)} (another architecture, input size or number of classes)."
+            )
+    model.set_weights([keras.ops.convert_to_numpy(v) for v in have])
+    return src
+
+
 # --------------------------------------------------------------------------- train
 def _set_policy(config):
     keras.config.set_dtype_policy("mixed_float16" if config.mixed_precision else "float32")
@@ -156,6 +182,8 @@ def train(config: TrainConfig, extra_callbacks=None, arrays=None) -> TrainResult
             splits = data.load_splits(config, input_shape, num_classes, soft=soft, arrays=arrays)
             data.check_classes_present(splits.train.counts, class_names, config)
             base, model = build_model(config, input_shape, num_classes)
+            if config.init_weights and not plan.resumed:
+                init_from(base, config.init_weights, config.model)
             model = data.with_step_augmentation(model, splits.train)  # NumPy path: augments in the step
             model.compile(
                 optimizer=build_optimizer(config),

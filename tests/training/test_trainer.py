@@ -192,3 +192,26 @@ def test_train_honours_the_budget(tmp_path):
     assert len(r.history["loss"]) == 1
     assert r.summary["stopped_by_time_budget"] is True and r.summary["time_budget_minutes"] == 1e-4
     assert r.history["planned_epochs"] == [1.0]
+
+
+def test_init_weights_starts_from_an_earlier_run(tmp_path):
+    first = trainer.train(cfg(tmp_path, epochs=1))
+    x = np.random.default_rng(1).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
+
+    fresh = keras.saving.load_model(first.model_path, compile=False)
+    other = tiny_cnn(name="other_init")
+    assert not np.allclose(other.predict(x, verbose=0), fresh.predict(x, verbose=0), atol=1e-4)
+    trainer.init_from(other, first.output_dir, "tiny_cnn_test")  # a run directory, as --init-weights takes it
+    np.testing.assert_allclose(other.predict(x, verbose=0), fresh.predict(x, verbose=0), atol=1e-6)
+
+    # a second cycle: a new run that starts from the first and records where it started
+    c2 = cfg(tmp_path, epochs=1, init_weights=first.output_dir, output_dir=str(tmp_path / "cycle2"))
+    assert TrainConfig.from_json(os.path.join(trainer.train(c2).output_dir, "config.json")).init_weights
+
+    with pytest.raises(ValueError, match="does not fit the model"):
+        trainer.init_from(tiny_cnn(num_classes=5, name="five"), first.model_path, "tiny_cnn_test")
+    with pytest.raises(FileNotFoundError):
+        trainer.train(cfg(tmp_path, init_weights=str(tmp_path / "missing"), output_dir=str(tmp_path / "c3")))
+    assert not (tmp_path / "c3").exists()  # refused before anything was written
+    with pytest.raises(ValueError, match="init_weights"):
+        cfg(tmp_path, init_weights="  ")
