@@ -1,4 +1,8 @@
-"""`kerasfer models`: the registered models with their parameters and MACs."""
+"""`kerasfer models`: the registered models with their parameters and MACs.
+
+It reads the catalog (`kerasfer.model_catalog`), so it imports neither Keras nor TensorFlow; `--build` builds the
+models and counts instead (models registered by your own code appear only then).
+"""
 
 import json
 
@@ -6,14 +10,23 @@ import json
 def register(sub):
     p = sub.add_parser("models", help="list the registered models with params and MACs")
     p.add_argument("--names", nargs="*", help="only these models")
-    p.add_argument("--no-macs", action="store_true", help="skip the MAC count (no forward pass)")
+    p.add_argument(
+        "--build", action="store_true", help="build each model and count (slow, imports TensorFlow), not the catalog"
+    )
+    p.add_argument("--no-macs", action="store_true", help="with --build: skip the MAC count (no forward pass)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
     p.set_defaults(func=_run)
 
 
 def _run(args):
-    from kerasfer import utils
+    from kerasfer import model_catalog
+    from kerasfer.utils.tables import markdown_table
 
-    rows = utils.model_table(args.names or None, with_macs=not args.no_macs)
-    print(json.dumps(rows, indent=2) if args.json else utils.markdown_table(rows))
+    if args.build:
+        rows = model_catalog.build_catalog(args.names or None, with_macs=not args.no_macs)
+    else:
+        rows = model_catalog.select(model_catalog.read_catalog(), args.names)
+        if args.no_macs:
+            rows = [{**r, "macs": None} for r in rows]
+    print(json.dumps(rows, indent=2) if args.json else markdown_table(rows))
     return 0

@@ -112,6 +112,7 @@ def test_wheel_is_self_contained(tmp_path):
     (wheel,) = tmp_path.glob("kerasfer-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.startswith("kerasfer/tfds_builders/fer2013/") for n in names)
+    assert "kerasfer/models/catalog.json" in names  # `kerasfer models` reads it
     assert not [n for n in names if n.endswith("_test.py") or "dummy_data" in n or n.startswith("tests/")]
     forbidden = re.compile(r"ARCHITECTURES\.md|GPU_DELEGATE\.md|USERS\.md|shared/(data|docs|papers)|tools/\w+\.py|"
                            r"tflite/README|paper 00\d")  # fmt: skip

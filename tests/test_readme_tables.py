@@ -58,3 +58,13 @@ def test_packaged_cards_are_complete():
         assert path.with_name(path.name.replace(".weights.h5", ".md")).is_file()
     total = sum(p.stat().st_size for p in weights.glob("*.weights.h5"))
     assert total <= 15_000_000, f"packaged weights take {total:,} bytes (limit 15 MB)"
+
+
+def test_readme_model_table_matches_the_catalog():
+    """The README's model table and `kerasfer models` show the same catalog (itself checked against the builds)."""
+    from kerasfer import model_catalog
+
+    tool = _tool()
+    text = (ROOT / "README.md").read_text()
+    table = tool.render(model_catalog.read_catalog())
+    assert tool.replace_block(text, table) == text, "README's model table is stale: run `make table`"

@@ -3,7 +3,8 @@ results table from the model cards of the packaged weights (`kerasfer/weights/*.
 `tools/package_weights.py` from `kerasfer evaluate` / `export` / `bench` runs).
 
 python tools/make_model_table.py            # print the tables
-python tools/make_model_table.py --write README.md   # replace the tables between their markers
+python tools/make_model_table.py --write README.md   # replace the tables between their markers, and write
+                                                     # kerasfer/models/catalog.json (what `kerasfer models` lists)
 python tools/make_model_table.py --check README.md   # exit 1 when a table in the README is stale
 python tools/make_model_table.py --results-only ...  # only the results table (reads JSON, builds no model)
 """
@@ -63,18 +64,16 @@ def render_results(weights_dir=WEIGHTS_DIR) -> str:
     return "\n".join(lines)
 
 
-def render() -> str:
-    from kerasfer import models
-    from kerasfer import utils
+def render(rows) -> str:
+    """The model table from catalog rows (`kerasfer.model_catalog`)."""
+    from kerasfer.utils.tables import format_count
 
-    rows = utils.model_table()
     lines = ["| model | family | input | params | MACs | source |", "|---|---|---|---:|---:|---|"]
     for r in rows:
-        info = models.get_model_info(r["name"])
         h, w, c = r["input_shape"]
         lines.append(
-            f"| `{r['name']}` | {info.family} | {h}x{w}x{c} | {r['params']:,} | "
-            f"{utils.format_count(r['macs'])} | {info.paper} |"
+            f"| `{r['name']}` | {r['family']} | {h}x{w}x{c} | {r['params']:,} | {format_count(r['macs'])} "
+            f"| {r['paper']} |"
         )
     return "\n".join(lines)
 
@@ -94,22 +93,32 @@ def main(argv=None) -> int:
     group.add_argument("--check", type=pathlib.Path, help="fail if this Markdown file's tables are stale")
     parser.add_argument("--results-only", action="store_true", help="only the results table (builds no model)")
     args = parser.parse_args(argv)
+    from kerasfer import model_catalog
+
     blocks = [(render_results(), RESULTS_START, RESULTS_END)]
+    rows = None
     if not args.results_only:
-        blocks.insert(0, (render(), START, END))
+        rows = model_catalog.build_catalog()  # builds every registered model
+        blocks.insert(0, (render(rows), START, END))
     if args.write:
         text = args.write.read_text()
         for table, start, end in blocks:
             text = replace_block(text, table, start, end)
         args.write.write_text(text)
         print(f"wrote {len(blocks)} table(s) to {args.write}")
+        if rows is not None:
+            model_catalog.write_catalog(rows)
+            print(f"wrote {model_catalog.CATALOG_PATH}")
     elif args.check:
         text = args.check.read_text()
         new = text
         for table, start, end in blocks:
             new = replace_block(new, table, start, end)
-        if new != text:
-            print(f"{args.check}'s tables are stale: run `make table`", file=sys.stderr)
+        stale = [str(args.check)] if new != text else []
+        if rows is not None and model_catalog.read_catalog() != rows:
+            stale.append(str(model_catalog.CATALOG_PATH))
+        if stale:
+            print(f"stale: {', '.join(stale)}: run `make table`", file=sys.stderr)
             return 1
         print("tables are up to date")
     else:

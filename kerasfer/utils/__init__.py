@@ -1,7 +1,17 @@
-"""Utilities: parameter and MAC counting, model tables."""
+"""Utilities: parameter and MAC counting, model tables.
 
-from kerasfer.utils.params import count_macs
-from kerasfer.utils.params import count_params
-from kerasfer.utils.params import format_count
-from kerasfer.utils.params import markdown_table
-from kerasfer.utils.params import model_table
+The names load their modules on first use: `kerasfer.utils.tables` (the formatters) imports no Keras.
+"""
+
+from kerasfer._lazy import lazy_attributes
+
+_LAZY_ATTRS = {
+    "count_macs": "kerasfer.utils.params",
+    "count_params": "kerasfer.utils.params",
+    "model_table": "kerasfer.utils.params",
+    "format_count": "kerasfer.utils.tables",
+    "markdown_table": "kerasfer.utils.tables",
+}
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY_ATTRS, globals())
+__all__ = sorted(_LAZY_ATTRS)

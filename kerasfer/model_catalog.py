@@ -1,0 +1,80 @@
+"""The catalog of the registered models: their facts at the default input size, readable without Keras.
+
+`kerasfer models` lists the models from `kerasfer/models/catalog.json`, so it answers in a fraction of a
+second and imports neither Keras nor TensorFlow; `kerasfer models --build` (and `build_catalog`) builds each
+model and counts instead, which also covers models registered at run time by a user's code.
+
+The file is generated from the registry by `python tools/make_model_table.py --write README.md` (`make
+table`), and a test checks that it equals what building the models gives, so it cannot drift from the code.
+This module imports no Keras; only `build_catalog` does.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+CATALOG_PATH = pathlib.Path(__file__).resolve().parent / "models" / "catalog.json"
+FIELDS = ("name", "family", "input_shape", "params", "macs", "min_input_size", "embedding", "paper")
+
+
+def read_catalog(path=CATALOG_PATH) -> list[dict]:
+    """The catalog's rows (dicts with `FIELDS`), sorted by name.
+
+    Raises:
+        FileNotFoundError: the catalog file is missing (a broken install).
+        ValueError: it is not a catalog.
+    """
+    path = pathlib.Path(path)
+    try:
+        rows = json.loads(path.read_text())["models"]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"The model catalog {path} is missing; reinstall kerasfer.") from None
+    except (KeyError, TypeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not a kerasfer model catalog ({e}).") from None
+    return sorted(rows, key=lambda r: r["name"])
+
+
+def select(rows, names=None) -> list[dict]:
+    """`rows` restricted to `names` (in the order given; case-insensitive).
+
+    Raises:
+        ValueError: a name that is not in `rows`, with the known names.
+    """
+    if not names:
+        return list(rows)
+    by_name = {r["name"]: r for r in rows}
+    unknown = [n for n in names if n.lower() not in by_name]
+    if unknown:
+        raise ValueError(f"Unknown model(s) {', '.join(map(repr, unknown))}; registered: {', '.join(sorted(by_name))}.")
+    return [by_name[n.lower()] for n in names]
+
+
+def build_catalog(names=None, with_macs=True) -> list[dict]:
+    """Builds the registered models (or `names`) and returns their catalog rows (imports Keras).
+
+    Raises:
+        ValueError: an unknown model name.
+    """
+    from kerasfer import models
+    from kerasfer import utils
+
+    if names:
+        known = set(models.list_models())
+        select([{"name": n} for n in known], names)  # the same message for an unknown name
+        names = [n.lower() for n in names]
+    rows = []
+    for row in utils.model_table(names, with_macs=with_macs):
+        info = models.get_model_info(row["name"])
+        row.update(min_input_size=info.min_input_size, embedding=info.embedding, paper=info.paper)
+        rows.append({k: row[k] for k in FIELDS})
+    return rows
+
+
+def write_catalog(rows, path=CATALOG_PATH) -> None:
+    """Writes `rows` as the catalog file."""
+    text = json.dumps({"models": sorted(rows, key=lambda r: r["name"])}, indent=1) + "\n"
+    pathlib.Path(path).write_text(text)
+
+
+__all__ = ["CATALOG_PATH", "FIELDS", "read_catalog", "select", "build_catalog", "write_catalog"]

@@ -1,0 +1,60 @@
+"""`kerasfer models` lists the catalog without Keras, and the catalog equals what building the models gives."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from kerasfer import cli
+from kerasfer import model_catalog
+
+# Building these and counting their MACs takes 9-13 s each on a 2-core CPU; `make test-large` checks them.
+_SLOW = {"lfn", "lfnsb", "mfn", "resmasking_reconstruction", "resmaskingnet", "resmaskingnet18"}
+_ROWS = model_catalog.read_catalog()
+
+
+def test_listing_imports_neither_keras_nor_tensorflow():
+    code = (
+        "import sys; from kerasfer import cli; rc = cli.main(['models', '--names', 'lfnsb', 'sdnet']); "
+        "print(rc, sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = out.stdout.strip().splitlines()
+    assert lines[-1] == "0 []"
+    assert lines[2].startswith("| `lfnsb` | 112x112x3 | 2,676,147 |") and lines[3].startswith("| `sdnet` |")
+
+
+def test_unknown_name_is_a_user_error(capsys):
+    assert cli.main(["models", "--names", "lfnsb", "nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kerasfer models: error: Unknown model(s) 'nope'; registered: ") and "\n" not in err
+
+
+def test_json_and_no_macs(capsys):
+    assert cli.main(["models", "--names", "SDNet", "--json", "--no-macs"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["sdnet"] and rows[0]["macs"] is None and rows[0]["params"] == 2_181_236
+
+
+def test_catalog_covers_the_registry():
+    from kerasfer import models
+
+    assert [r["name"] for r in _ROWS] == models.list_models()
+    assert all(set(r) == set(model_catalog.FIELDS) for r in _ROWS)
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(r["name"], marks=[pytest.mark.large] if r["name"] in _SLOW else []) for r in _ROWS]
+)
+def test_catalog_row_equals_the_built_model(name):
+    (row,) = model_catalog.select(_ROWS, [name])
+    assert model_catalog.build_catalog([name]) == [row], "the catalog is stale: run `make table`"
+
+
+def test_bad_catalog_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="reinstall kerasfer"):
+        model_catalog.read_catalog(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text('{"rows": []}')
+    with pytest.raises(ValueError, match="not a kerasfer model catalog"):
+        model_catalog.read_catalog(tmp_path / "bad.json")
