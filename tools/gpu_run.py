@@ -10,8 +10,10 @@ The device tool carries the working tree plus up to 8 ignored paths (64 MiB in a
 of at most 10 minutes and returns at most 8 files from `$OUT`. So:
 
 - `stage` writes FER2013 Training + PublicTest once, as lossless WebP arrays with each image's CSV row
-  (`.gpu_stage/arrays/fer2013_{train,validation}.npz`, about 53 MB), copies FER+'s votes file
-  (`.gpu_stage/fer2013new.csv`, 1.5 MB) and puts the wheels the machine lacks (keras, namex: pure
+  (`.gpu_stage/arrays/fer2013_{train,validation}.npz`, about 52 MB; PublicTest cut to a seeded random
+  `--val-examples` 2,000 of its 3,589 images for the best-checkpoint choice: the packaged figures come from
+  `unpack`'s evaluation of all of PublicTest here), gzips FER+'s votes file
+  (`.gpu_stage/fer2013new.csv.gz`, 0.3 MB) and puts the wheels the machine lacks (keras, namex: pure
   Python; optree: binary, one per Python version in `--python-tags`) in `.whl/`, found in local wheel
   folders, else rebuilt from this virtual environment (pure Python only); it downloads nothing unless
   `--download-missing` (a binary wheel for another Python can come from nowhere else). It prints every
@@ -53,7 +55,8 @@ STAGE = ".gpu_stage"  # git-ignored: the FER2013 arrays (derived from FER2013's 
 WHEELS = ".whl"  # git-ignored: the wheels the device machine lacks
 CARRY = [STAGE, WHEELS]  # the run tool's `carry`
 ARRAYS = f"{STAGE}/arrays"
-VOTES = f"{STAGE}/fer2013new.csv"
+VOTES = f"{STAGE}/fer2013new.csv.gz"
+VAL_EXAMPLES = 2000  # PublicTest images carried for checkpoint selection (of 3,589; all are evaluated here after)
 SPLITS = ("train", "validation")
 # The device image has numpy, jax, ml-dtypes, h5py, rich, absl-py, packaging and OpenCV, not these.
 PURE_WHEELS = ("keras", "namex")
@@ -264,8 +267,11 @@ def _copy_into(path, out):
     return dst
 
 
-def stage_data(manual_dir, data_dir=None, overwrite=False) -> list:
-    """FER2013 Training + PublicTest as WebP arrays with their CSV rows, and fer2013new.csv, into `.gpu_stage/`."""
+def stage_data(manual_dir, data_dir=None, overwrite=False, val_examples=VAL_EXAMPLES) -> list:
+    """FER2013 Training + PublicTest (`val_examples` of it) as WebP arrays with their CSV rows, and the gzipped
+    fer2013new.csv, into `.gpu_stage/`."""
+    import gzip
+
     import numpy as np
 
     from kerasfer.data import arrays
@@ -289,10 +295,19 @@ def stage_data(manual_dir, data_dir=None, overwrite=False) -> list:
             progress=True,
             ids=True,
         )
+    val = files[SPLITS.index("validation")]
+    with np.load(val) as f:
+        carried = len(f["labels"])
+    if val_examples and carried > val_examples:
+        arrays.subset_arrays(val, val_examples, seed=0)
+    elif val_examples and carried < val_examples and not overwrite:
+        raise RuntimeError(f"{val} holds {carried} images, fewer than --val-examples {val_examples}: use --overwrite.")
     votes = pathlib.Path(manual_dir) / "fer2013new.csv"
     if not votes.is_file():
         raise FileNotFoundError(f"No fer2013new.csv in {manual_dir} (FER+'s votes, github.com/microsoft/FERPlus).")
-    shutil.copy2(votes, ROOT / VOTES)
+    (ROOT / STAGE / "fer2013new.csv").unlink(missing_ok=True)  # the uncompressed copy an older stage wrote
+    with open(votes, "rb") as src, gzip.open(ROOT / VOTES, "wb", compresslevel=9) as dst:
+        shutil.copyfileobj(src, dst)
     return [*files, ROOT / VOTES]
 
 
@@ -323,7 +338,7 @@ def cmd_stage(args) -> int:
     if unignored:
         raise RuntimeError(f"{', '.join(unignored)} must be git-ignored (.gitignore) before anything is staged.")
     tags = list(dict.fromkeys([*args.python_tags, _local_tag()]))
-    for p in stage_data(args.manual_dir, args.data_dir, args.overwrite):
+    for p in stage_data(args.manual_dir, args.data_dir, args.overwrite, args.val_examples):
         print(f"{p.relative_to(ROOT)}: {_mib(p.stat().st_size)}")
     for p in stage_wheels(tags, args.download_missing):
         kind = "binary" if _wheel_tags(p)[2] != "py3" else "pure Python"
@@ -532,6 +547,7 @@ def main(argv=None) -> int:
     s.add_argument("--python-tags", nargs="+", default=list(PYTHON_TAGS), help="the device's Python tags (cp312)")
     s.add_argument("--download-missing", action="store_true", help="pip-download binary wheels not found locally")
     s.add_argument("--overwrite", action="store_true", help="write the arrays again")
+    s.add_argument("--val-examples", type=int, default=VAL_EXAMPLES, help="PublicTest images to carry (0: all 3,589)")
     s.set_defaults(fn=cmd_stage)
 
     c = sub.add_parser("command", help="print the device command")

@@ -13,6 +13,7 @@ name has no usable votes.
 from __future__ import annotations
 
 import csv
+import gzip
 
 import numpy as np
 
@@ -69,13 +70,14 @@ def check_header(header, path) -> None:
 
 
 def read_votes_csv(path) -> list:
-    """Every row of a `fer2013new.csv` as `parse_vote_row` gives it, in file order.
+    """Every row of a `fer2013new.csv` (or a gzipped `fer2013new.csv.gz`) as `parse_vote_row` gives it, in order.
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: the header is not fer2013new.csv's.
     """
-    with open(path, newline="") as f:
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", newline="") as f:
         reader = csv.reader(f)
         check_header(next(reader, None), path)
         return [parse_vote_row(r) for r in reader]

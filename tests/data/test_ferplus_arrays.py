@@ -134,3 +134,33 @@ def test_the_builder_uses_the_shared_rule():
 
     assert fp.ferplus_label is fv.ferplus_label and fp.FERPLUS_TO_CANONICAL is fv.FERPLUS_TO_CANONICAL
     assert fp.parse_vote_row is fv.parse_vote_row and fer.USAGE_TO_SPLIT == fv.USAGE_TO_SPLIT
+
+
+def test_gzipped_votes_and_a_subset_of_the_arrays(tmp_path):
+    import gzip
+    import shutil
+
+    rows = [["Training", f"{c}.png", 0, 0, 0, 0, 7, 1, 1, 0, 1, 0] for c in "abc"]
+    votes = _votes(tmp_path / "v.csv", rows)
+    with open(votes, "rb") as src, gzip.open(tmp_path / "v.csv.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    got, want = fv.read_votes_csv(tmp_path / "v.csv.gz"), fv.read_votes_csv(votes)
+    assert [r[:2] for r in got] == [r[:2] for r in want] == [("Training", f"{c}.png") for c in "abc"]
+    np.testing.assert_array_equal(np.stack([r[2] for r in got]), np.stack([r[2] for r in want]))
+
+    ids = [f"fer{i:07d}" for i in range(3)]
+    _fer_arrays(tmp_path, ids)
+    src = arrays.array_file(tmp_path, "fer2013", "train")
+    out = arrays.subset_arrays(src, 2, seed=1, out=tmp_path / "sub.npz")
+    full, sub = _contents(src), _contents(out)
+    keep = [ids.index(i) for i in sub["ids"]]
+    assert len(keep) == 2 and keep == sorted(keep)  # a seeded draw, kept in file order
+    np.testing.assert_array_equal(sub["images"], full["images"][keep])
+    np.testing.assert_array_equal(sub["labels"], full["labels"][keep])
+    np.testing.assert_array_equal(sub["class_names"], full["class_names"])
+    assert len(_contents(arrays.subset_arrays(src, 10, out=tmp_path / "all.npz"))["ids"]) == 3
+    with pytest.raises(ValueError, match="at least 1"):
+        arrays.subset_arrays(src, 0)
+    np.savez(tmp_path / "other.npz", x=np.zeros(2))
+    with pytest.raises(ValueError, match="not a kerasfer array file"):
+        arrays.subset_arrays(tmp_path / "other.npz", 1)

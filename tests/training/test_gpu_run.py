@@ -48,7 +48,7 @@ def test_command_fits_the_run_tool_and_references_only_what_travels():
     for token in shlex.split(command.replace(";", " ; ").replace("&", " & ")):
         for path in re.findall(r"(?<![\w$/.{}*-])(\.?[A-Za-z_][\w.-]*(?:/[\w.-]+)+|\.[A-Za-z_][\w-]*)", token):
             relative.add(path)
-    assert {".whl", ".gpu_stage/arrays", ".gpu_stage/fer2013new.csv", "tools/gpu_run.py"} <= relative
+    assert {".whl", ".gpu_stage/arrays", ".gpu_stage/fer2013new.csv.gz", "tools/gpu_run.py"} <= relative
     assert all(_travels(p, gpu_run.CARRY) for p in relative), sorted(
         p for p in relative if not _travels(p, gpu_run.CARRY)
     )
