@@ -138,14 +138,12 @@ def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, p
             "train_split": config.get("train_split", "train"),
             "selection_split": "validation (FER2013 PublicTest)",
             "preset": config.get("preset"),
-            "command": (
-                f"kerasfer train --preset {config['preset']} --manual-dir DIR --output RUN"
-                if config.get("preset")
-                else f"kerasfer train --config {run_dir.name}/config.json"
-            ),
+            # one command per stage: a run started with --init-weights from an earlier run follows it
+            "commands": train_commands(run_dir),
             # the run's configuration with this machine's folders replaced by the placeholders of "command"
             "config": {**config, "manual_dir": "DIR" if config.get("manual_dir") else None, "output_dir": "RUN"},
             "epochs_run": len(history.get("loss", [])) or None,
+            "stage_epochs": [_epochs_run(d) for d in _stages(run_dir)],
             "best_val_accuracy": max(history["val_accuracy"]) if history.get("val_accuracy") else None,
             "result": {**result, "model_path": "RUN/model.keras"} if result else {},
         },
@@ -175,6 +173,90 @@ def _norm_text(norm) -> str:
     return ""
 
 
+# TrainConfig fields a card's command leaves out: this machine's folders and how the run was shown.
+_NOT_IN_COMMAND = ("manual_dir", "data_dir", "output_dir", "verbose", "preset", "init_weights", "on_existing")
+
+
+def _stages(run_dir: pathlib.Path) -> list:
+    """The run folders that made `run_dir`, earliest first (each stage's `init_weights` names the one before)."""
+    chain = [pathlib.Path(run_dir)]
+    while True:
+        config = json.loads((chain[0] / "config.json").read_text())
+        previous = config.get("init_weights")
+        if not previous or not (pathlib.Path(previous) / "config.json").is_file() or len(chain) > 20:
+            return chain
+        chain.insert(0, pathlib.Path(previous))
+
+
+def _epochs_run(run_dir) -> int:
+    path = pathlib.Path(run_dir) / "history.json"
+    return len(json.loads(path.read_text()).get("loss", [])) if path.is_file() else 0
+
+
+def _flag_spellings() -> dict:
+    """`{TrainConfig field: (flag, action)}` from the `kerasfer train` parser itself."""
+    from kerasfer import cli
+
+    parser = cli.build_parser()
+    train = next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]
+    return {a.dest: (max(a.option_strings, key=len) if a.dest != "learning_rate" else "--lr", a)
+            for a in train._actions if a.option_strings}  # fmt: skip
+
+
+def _flag(field, value, spellings) -> str:
+    if field == "input_shape":
+        return f"--input-size {'x'.join(str(int(v)) for v in value)}"
+    if field == "jit_compile":
+        return {True: "--jit", False: "--no-jit"}.get(value, "")
+    flag, action = spellings[field]
+    if action.nargs == 0:  # store_true
+        return flag if value else ""
+    if isinstance(value, dict):
+        return f"{flag} '{json.dumps(value)}'"
+    return f"{flag} {'none' if value is None else value}"
+
+
+def train_commands(run_dir) -> list:
+    """The `kerasfer train` command of each stage of `run_dir`, as a user reruns them.
+
+    Stage k writes `RUN<k>` (the last one `RUN`) and starts from `RUN<k-1>` when it was made with
+    `--init-weights`; `DIR` is the folder of the dataset's files. Settings are spelled as flags only
+    where they differ from the preset's.
+    """
+    from kerasfer.training.config import TrainConfig
+    from kerasfer.training.presets import preset_dict
+
+    stages = _stages(run_dir)
+    spellings = _flag_spellings()
+    commands = []
+    for k, stage in enumerate(stages):
+        config = json.loads((stage / "config.json").read_text())
+        preset = config.get("preset")
+        base = TrainConfig(**preset_dict(preset)).to_dict() if preset else TrainConfig().to_dict()
+        parts = ["kerasfer train", f"--preset {preset}" if preset else ""]
+        if config.get("manual_dir"):
+            parts.append("--manual-dir DIR")
+        for field, value in config.items():
+            if field not in _NOT_IN_COMMAND and field in base and value != base[field]:
+                parts.append(_flag(field, value, spellings))
+        if k:
+            parts.append(f"--init-weights {'RUN' + str(k)}")
+        parts.append(f"--output {'RUN' if k == len(stages) - 1 else 'RUN' + str(k + 1)}")
+        commands.append(" ".join(p for p in parts if p))
+    return commands
+
+
+def _command_lines(t: dict) -> list:
+    commands = t.get("commands") or ([t["command"]] if t.get("command") else [])
+    if not commands:
+        return ["- Command: see `training.config` in the JSON card."]
+    if len(commands) == 1:
+        return [f"- Command: `{commands[0]}`"]
+    return ["- Commands, in order (each run starts from the one before):"] + [
+        f"  {k}. `{c}`" for k, c in enumerate(commands, 1)
+    ]
+
+
 def card_markdown(card: dict) -> str:
     """The Markdown model card of packaged weights (from the JSON card)."""
     name = f"{card['model']}/{card['name']}"
@@ -197,8 +279,14 @@ def card_markdown(card: dict) -> str:
         "",
         "## Training",
         f"- Data: `{t['dataset']}`, split `{t['train_split']}`; model selection on {t['selection_split']}.",
-        f"- Preset: `{t['preset']}`; epochs run: {t['epochs_run']}.",
-        f"- Command: `{t['command']}`" if t.get("command") else "- Command: see `training.config` in the JSON card.",
+        f"- Preset: `{t['preset']}`; epochs run: {sum(t.get('stage_epochs') or [t['epochs_run']])}"
+        + (
+            f" ({' + '.join(map(str, t['stage_epochs']))} in {len(t['stage_epochs'])} runs)"
+            if len(t.get("stage_epochs") or []) > 1
+            else ""
+        )
+        + ".",  # fmt: skip
+        *_command_lines(t),
         f"- Terms: {card['data_terms']}",
     ]
     ev = card.get("evaluation")
