@@ -111,3 +111,23 @@ def test_every_command_and_fer_take_every_source(sources, packaged_dir, capsys):
         fer = FER(args[0], weights, detector="none")
         assert len(fer.predict(np.full((30, 30, 3), 90, np.uint8)).faces) == 1, what
     assert FER(f"{NAME}/testpack", detector="none").margin == 0.1  # the crop the weights were trained with
+
+
+def test_load_trained_files_check_the_run_and_take_labels(sources):
+    run = sources["run"]
+    names = [f"c{i}" for i in range(7)]
+    for path in (run / "model.keras", run / "checkpoints" / "best.weights.h5"):
+        with pytest.raises(ValueError, match=rf"belongs to a '{NAME}' run, not 'lfnsb'"):
+            load_trained(path, "lfnsb")  # refused before anything is built or read
+        loaded = load_trained(path, labels=names)
+        assert (loaded.labels, loaded.labels_source, loaded.model_name) == (tuple(names), "argument", NAME)
+    lone = sources["root"] / "lone" / "best.weights.h5"  # no run around it: the architecture must be named
+    lone.parent.mkdir(exist_ok=True)
+    shutil.copy(run / "checkpoints" / "best.weights.h5", lone)
+    with pytest.raises(ValueError, match="needs the model's registry name"):
+        load_trained(lone)
+    loaded = load_trained(lone, NAME)
+    assert (loaded.kind, loaded.labels_source) == ("weights", "canonical")
+    model = loaded.model
+    assert load_trained(model).labels_source == "canonical"
+    assert load_trained(model, labels=names).labels_source == "argument"

@@ -81,8 +81,19 @@ def _seed(seed, k):
     return None if seed is None else int(seed) * 97 + k
 
 
-def _erasing_fill(channels):
-    return list(IMAGENET_MEAN_255) if channels == 3 else float(np.mean(IMAGENET_MEAN_255))
+def _hflip(seed):
+    """torchvision's `RandomHorizontalFlip()` (p=0.5), the first layer of every preset but `"none"`."""
+    import keras
+
+    return keras.layers.RandomFlip("horizontal", seed=_seed(seed, 1))
+
+
+def _random_erasing(channels, scale, seed):
+    """torchvision's `RandomErasing(p=0.5, scale=scale)`, the box filled with the ImageNet mean colour."""
+    import keras
+
+    fill = list(IMAGENET_MEAN_255) if channels == 3 else float(np.mean(IMAGENET_MEAN_255))
+    return keras.layers.RandomErasing(factor=(0.5, 0.5), scale=scale, fill_value=fill, seed=_seed(seed, 4))
 
 
 def _none(input_shape, seed=None):
@@ -90,9 +101,7 @@ def _none(input_shape, seed=None):
 
 
 def _flip(input_shape, seed=None):
-    import keras
-
-    return BatchAugmenter([(1.0, [keras.layers.RandomFlip("horizontal", seed=_seed(seed, 1))])], seed)
+    return BatchAugmenter([(1.0, [_hflip(seed)])], seed)
 
 
 def _lfnsb(input_shape, seed=None):
@@ -101,7 +110,7 @@ def _lfnsb(input_shape, seed=None):
     h, w, c = input_shape
     return BatchAugmenter(
         [
-            (1.0, [keras.layers.RandomFlip("horizontal", seed=_seed(seed, 1))]),
+            (1.0, [_hflip(seed)]),
             (
                 0.2,
                 [
@@ -111,14 +120,7 @@ def _lfnsb(input_shape, seed=None):
                     ),
                 ],
             ),
-            (
-                1.0,
-                [
-                    keras.layers.RandomErasing(
-                        factor=(0.5, 0.5), scale=(0.02, 0.25), fill_value=_erasing_fill(c), seed=_seed(seed, 4)
-                    )
-                ],
-            ),
+            (1.0, [_random_erasing(c, (0.02, 0.25), seed)]),
         ],
         seed,
     )
@@ -130,7 +132,7 @@ def _lfnsb_affectnet(input_shape, seed=None):
     h, w, c = input_shape
     return BatchAugmenter(
         [
-            (1.0, [keras.layers.RandomFlip("horizontal", seed=_seed(seed, 1))]),
+            (1.0, [_hflip(seed)]),
             (
                 0.7,
                 [
@@ -139,14 +141,7 @@ def _lfnsb_affectnet(input_shape, seed=None):
                     keras.layers.RandomTranslation(0.2, 0.2, fill_mode="constant", fill_value=0.0, seed=_seed(seed, 3)),
                 ],
             ),
-            (
-                1.0,
-                [
-                    keras.layers.RandomErasing(
-                        factor=(0.5, 0.5), scale=(0.02, 0.33), fill_value=_erasing_fill(c), seed=_seed(seed, 4)
-                    )
-                ],
-            ),
+            (1.0, [_random_erasing(c, (0.02, 0.33), seed)]),
         ],
         seed,
     )
@@ -157,7 +152,7 @@ def _rmn(input_shape, seed=None):
 
     return BatchAugmenter(
         [
-            (1.0, [keras.layers.RandomFlip("horizontal", seed=_seed(seed, 1))]),
+            (1.0, [_hflip(seed)]),
             (1.0, [keras.layers.RandomRotation(30 / 360, fill_mode="constant", fill_value=0.0, seed=_seed(seed, 2))]),
         ],
         seed,
@@ -173,20 +168,13 @@ def _fer2013(input_shape, seed=None):
             (
                 1.0,
                 [
-                    keras.layers.RandomFlip("horizontal", seed=_seed(seed, 1)),
+                    _hflip(seed),
                     keras.layers.RandomRotation(10 / 360, fill_mode="reflect", seed=_seed(seed, 2)),
                     keras.layers.RandomZoom((-0.1, 0.1), fill_mode="reflect", seed=_seed(seed, 5)),
                     keras.layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=_seed(seed, 3)),
                 ],
             ),
-            (
-                1.0,
-                [
-                    keras.layers.RandomErasing(
-                        factor=(0.5, 0.5), scale=(0.02, 0.2), fill_value=_erasing_fill(c), seed=_seed(seed, 4)
-                    )
-                ],
-            ),
+            (1.0, [_random_erasing(c, (0.02, 0.2), seed)]),
         ],
         seed,
     )

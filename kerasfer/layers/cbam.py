@@ -3,6 +3,7 @@
 import keras
 
 from kerasfer.api_export import kerasfer_export
+from kerasfer.layers._shapes import feature_map_shape
 
 
 @kerasfer_export("kerasfer.layers.CBAM")
@@ -52,9 +53,7 @@ class CBAM(keras.layers.Layer):
         self.spatial_bn = keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.99, name=f"{self.name}_spatial_bn")
 
     def _channels(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f"CBAM expects a 4-D (B, H, W, C) input, got shape {tuple(input_shape)}.")
-        channels = input_shape[-1]
+        channels = feature_map_shape("CBAM", input_shape)[-1]
         if channels is None:
             raise ValueError("CBAM needs a known number of channels.")
         return channels

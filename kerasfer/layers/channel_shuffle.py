@@ -3,6 +3,7 @@
 import keras
 
 from kerasfer.api_export import kerasfer_export
+from kerasfer.layers._shapes import feature_map_shape
 
 _METHODS = ("transpose", "concat")
 
@@ -57,9 +58,7 @@ class ChannelShuffle(keras.layers.Layer):
         self.method = method
 
     def _check_shape(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f"ChannelShuffle expects a 4-D (B, H, W, C) input, got shape {tuple(input_shape)}.")
-        h, w, c = input_shape[1:]
+        _, h, w, c = feature_map_shape("ChannelShuffle", input_shape)
         if h is None or w is None or c is None:
             raise ValueError(
                 f"ChannelShuffle needs static height, width and channels, got {tuple(input_shape)} "

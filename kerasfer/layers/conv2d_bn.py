@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 from kerasfer.api_export import kerasfer_export
+from kerasfer.layers._shapes import feature_map_shape
 
 BN_EPSILON = 1e-5  # PyTorch BatchNorm default
 BN_MOMENTUM = 0.9  # PyTorch momentum 0.1
@@ -165,8 +166,7 @@ class Conv2dBN(keras.layers.Layer):
         return keras.layers.Conv2D(self.filters, groups=self.groups, **common)
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f"{self.name} expects a 4-D (B, H, W, C) input, got shape {input_shape}.")
+        feature_map_shape(self.name, input_shape)
         self.conv = self._make_conv(int(input_shape[-1]))
         shape = input_shape
         if self.pad is not None:

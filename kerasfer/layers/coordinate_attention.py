@@ -3,6 +3,7 @@
 import keras
 
 from kerasfer.api_export import kerasfer_export
+from kerasfer.layers._shapes import feature_map_shape
 from kerasfer.layers.conv2d_bn import BN_EPSILON
 from kerasfer.layers.conv2d_bn import BN_MOMENTUM
 
@@ -53,11 +54,7 @@ class CoordinateAttention(keras.layers.Layer):
         self.conv_w = None
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f"{self.name} expects a 4-D (B, H, W, C) input, got shape {input_shape}.")
-        b, h, w, c = input_shape
-        if h is None or w is None:
-            raise ValueError(f"{self.name} needs static height and width, got shape {input_shape}.")
+        b, h, w, c = feature_map_shape(self.name, input_shape, static_size=True)
         mip = max(self.min_channels, c // self.reduction)
         # Widths depend on the input channels, so the convs are created here (named deterministically).
         self.conv1 = keras.layers.Conv2D(mip, 1, name=f"{self.name}_conv1")

@@ -3,6 +3,7 @@
 import keras
 
 from kerasfer.api_export import kerasfer_export
+from kerasfer.layers._shapes import feature_map_shape
 from kerasfer.layers.conv2d_bn import BN_EPSILON
 from kerasfer.layers.conv2d_bn import BN_MOMENTUM
 from kerasfer.layers.conv2d_bn import Conv2dBN
@@ -53,11 +54,7 @@ class GDConv(keras.layers.Layer):
         self.bn = keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{self.name}_bn")
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f"{self.name} expects a 4-D (B, H, W, C) input, got shape {input_shape}.")
-        b, h, w, c = input_shape
-        if h is None or w is None:
-            raise ValueError(f"{self.name} needs a static feature-map size, got shape {input_shape}.")
+        b, h, w, c = feature_map_shape(self.name, input_shape, static_size=True)
         kernel = self.kernel_size or [h, w]
         if tuple(kernel) != (h, w):
             raise ValueError(

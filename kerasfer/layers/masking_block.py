@@ -3,9 +3,9 @@
 import keras
 
 from kerasfer.api_export import kerasfer_export
-
-BN_EPSILON = 1e-5  # PyTorch default
-BN_MOMENTUM = 0.9  # PyTorch momentum 0.1
+from kerasfer.layers._shapes import feature_map_shape
+from kerasfer.layers.conv2d_bn import BN_EPSILON
+from kerasfer.layers.conv2d_bn import BN_MOMENTUM
 
 
 def conv_initializer():
@@ -92,8 +92,7 @@ class BasicBlock(keras.layers.Layer):
         return channels != self.filters or self.strides != 1
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f"{self.name} expects a (B, H, W, C) input, got shape {input_shape}.")
+        feature_map_shape(self.name, input_shape)
         self._use_projection = self._needs_projection(input_shape[-1])
         if not self._use_projection and input_shape[-1] != self.filters:
             raise ValueError(
@@ -211,8 +210,7 @@ class MaskingBlock(keras.layers.Layer):
         self.out_block = BasicBlock(self.filters, zero_init_last_bn=True, name=f"{self.name}_out")
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f"{self.name} expects a (B, H, W, C) input, got shape {input_shape}.")
+        feature_map_shape(self.name, input_shape)
         if input_shape[-1] != self.filters:
             raise ValueError(
                 f"{self.name} was created for {self.filters} channels, got an input of shape {input_shape}."

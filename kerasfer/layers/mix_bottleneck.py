@@ -3,6 +3,7 @@
 import keras
 
 from kerasfer.api_export import kerasfer_export
+from kerasfer.layers._shapes import feature_map_shape
 from kerasfer.layers.conv2d_bn import Conv2dBN
 from kerasfer.layers.coordinate_attention import CoordinateAttention
 from kerasfer.layers.mix_conv import MixConv
@@ -76,8 +77,7 @@ class MixBottleneck(keras.layers.Layer):
         self.project = Conv2dBN(self.filters, 1, inference_mode=self.inference_mode, name=f"{self.name}_project")
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f"{self.name} expects a 4-D (B, H, W, C) input, got shape {input_shape}.")
+        feature_map_shape(self.name, input_shape)
         if self.residual and input_shape[-1] != self.filters:
             raise ValueError(
                 f"{self.name}: a residual block needs input channels == filters, "

@@ -3,6 +3,7 @@
 import keras
 
 from kerasfer.api_export import kerasfer_export
+from kerasfer.layers._shapes import feature_map_shape
 
 
 def split_channels(channels, num_groups):
@@ -85,8 +86,7 @@ class MixConv(keras.layers.Layer):
         return splits
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f"{self.name} expects a 4-D (B, H, W, C) input, got shape {input_shape}.")
+        feature_map_shape(self.name, input_shape)
         splits = self._resolve_splits(int(input_shape[-1]))
         for pad, conv, c in zip(self.pads, self.convs, splits):
             shape = tuple(input_shape[:3]) + (c,)

@@ -3,6 +3,7 @@
 import keras
 
 from kerasfer.api_export import kerasfer_export
+from kerasfer.layers._shapes import feature_map_shape
 
 _QUADRANTS = ("top_left", "bottom_left", "top_right", "bottom_right")
 
@@ -76,9 +77,7 @@ class PDWRes(keras.layers.Layer):
             )
 
     def _quadrant_shape(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f"PDWRes expects a 4-D (B, H, W, C) input, got shape {tuple(input_shape)}.")
-        _, h, w, c = input_shape
+        _, h, w, c = feature_map_shape("PDWRes", input_shape)
         if h is None or w is None or c is None:
             raise ValueError(f"PDWRes needs static height, width and channels, got {tuple(input_shape)}.")
         if h % 2 or w % 2:

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 from kerasfer.api_export import kerasfer_export
+from kerasfer.layers._shapes import feature_map_shape
 from kerasfer.layers.conv2d_bn import BN_EPSILON
 from kerasfer.layers.conv2d_bn import BN_MOMENTUM
 from kerasfer.layers.conv2d_bn import fuse_bn
@@ -55,8 +56,7 @@ class RepVGGDW(keras.layers.Layer):
             self.bn = keras.layers.BatchNormalization(name=f"{self.name}_bn", **bn_args)
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f"{self.name} expects a 4-D (B, H, W, C) input, got shape {input_shape}.")
+        feature_map_shape(self.name, input_shape)
         if self.inference_mode:
             self.reparam_conv.build(input_shape)
         else:

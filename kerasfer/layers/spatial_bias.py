@@ -5,6 +5,7 @@ Networks", Expert Systems with Applications 238, 122053, 2024).
 import keras
 
 from kerasfer.api_export import kerasfer_export
+from kerasfer.layers._shapes import feature_map_shape
 from kerasfer.layers.conv2d_bn import BN_EPSILON
 from kerasfer.layers.conv2d_bn import BN_MOMENTUM
 
@@ -95,11 +96,7 @@ class SpatialBias(keras.layers.Layer):
         self.conv1d = keras.layers.Conv2D(positions, (self.kernel_size, 1), name=f"{self.name}_conv1d")
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f"{self.name} expects a 4-D (B, H, W, C) input, got shape {input_shape}.")
-        b, h, w, c = input_shape
-        if h is None or w is None:
-            raise ValueError(f"{self.name} needs a static feature-map size, got shape {input_shape}.")
+        b, h, w, c = feature_map_shape(self.name, input_shape, static_size=True)
         try:
             ph, sh = adaptive_pool_params(h, self.pool_size)
             pw, sw = adaptive_pool_params(w, self.pool_size)

@@ -25,6 +25,11 @@ def dice_coefficient(y_true, y_pred, smooth=1.0):
     return (2.0 * intersection + smooth) / (ops.sum(y_true) + ops.sum(y_pred) + smooth)
 
 
+def _check_weights(alpha, beta):
+    if not 0.0 <= alpha <= 1.0 or not 0.0 <= beta <= 1.0:
+        raise ValueError(f"alpha and beta must be in [0, 1], got alpha={alpha}, beta={beta}.")
+
+
 def _combo_parts(y_true, y_pred, beta, from_logits, reference_bracket, smooth):
     y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
     if len(y_pred.shape) != 2:
@@ -84,8 +89,7 @@ def combo_loss(
         smooth: Dice smoothing constant.
         one_minus_dice: use `1 - Dice` instead of `-Dice` (non-negative loss).
     """
-    if not 0.0 <= alpha <= 1.0 or not 0.0 <= beta <= 1.0:
-        raise ValueError(f"alpha and beta must be in [0, 1], got alpha={alpha}, beta={beta}.")
+    _check_weights(alpha, beta)
     bce, dice, valid = _combo_parts(y_true, y_pred, beta, from_logits, reference_bracket, smooth)
     dice_term = (1.0 - dice) if one_minus_dice else -dice
     values = alpha * bce + (1.0 - alpha) * dice_term
@@ -128,8 +132,7 @@ class ComboLoss(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if not 0.0 <= alpha <= 1.0 or not 0.0 <= beta <= 1.0:
-            raise ValueError(f"alpha and beta must be in [0, 1], got alpha={alpha}, beta={beta}.")
+        _check_weights(alpha, beta)
         self.alpha = float(alpha)
         self.beta = float(beta)
         self.from_logits = bool(from_logits)

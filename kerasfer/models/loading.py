@@ -218,8 +218,12 @@ def _num_outputs(model) -> int:
 
 def _finish(model, *, source, kind, labels=None, labels_source=None, model_name=None, prep=None, card=None,
             trained=True, file_for_labels=None) -> TrainedModel:  # fmt: skip
+    """The `TrainedModel` of a loaded `model`: `labels` are the caller's (`"argument"` unless `labels_source` says
+    otherwise); without them they come from beside `file_for_labels`, `prep`, or the canonical order."""
     shape = _model_shape(model)
     n = _num_outputs(model)
+    if labels is not None and labels_source is None:
+        labels_source = "argument"
     if prep is not None and tuple(prep["input_shape"]) != shape:
         raise ValueError(
             f"{source}: preprocessing.json says input_shape={tuple(prep['input_shape'])} but the model takes {shape}."
@@ -282,8 +286,7 @@ def load_trained(
     """
     labels = None if labels is None else tuple(str(v) for v in labels)
     if hasattr(source, "inputs") and hasattr(source, "predict_on_batch"):
-        return _finish(source, source=getattr(source, "name", "model"), kind="model", labels=labels,
-                       labels_source=None if labels is None else "argument")  # fmt: skip
+        return _finish(source, source=getattr(source, "name", "model"), kind="model", labels=labels)
     if source is None:
         if model_name is None:
             raise ValueError("Nothing to load: give a run directory, a .keras / .weights.h5 file or a packaged name.")
@@ -308,10 +311,8 @@ def load_trained(
         raise FileNotFoundError(f"No such model file or run directory: {text}")
     if text.endswith(".tflite"):
         raise ValueError(f"{text} is a TFLite file: run it with kerasfer.FER(tflite=...) or `--tflite`, not as Keras.")
-    if text.endswith(".keras"):
-        return _load_keras(path, name, labels)
-    if text.endswith(".weights.h5"):
-        return _load_weights(path, name, labels, num_classes, input_shape)
+    if text.endswith((".keras", ".weights.h5")):
+        return _load_file(path, name, labels, num_classes, input_shape)
     raise ValueError(
         f"{text}: expected a run directory, a .keras or .weights.h5 file (or a packaged name such as "
         "'resnet18_small/fer2013')."
@@ -337,34 +338,9 @@ def load_model_and_weights(model=None, weights=None, **kwargs) -> TrainedModel:
     return load_trained(model, **kwargs)
 
 
-def _load_keras(path: pathlib.Path, name, labels) -> TrainedModel:
-    import keras
-
-    import kerasfer
-
-    kerasfer.register_keras_objects()  # the custom layers and losses, for deserialisation
-    try:
-        model = keras.saving.load_model(str(path), compile=False)
-    except Exception as e:  # noqa: BLE001 - name the file that failed
-        raise ValueError(f"Could not load the model in {path}: {type(e).__name__}: {e}") from e
-    run_dir = _run_dir_of(path)
-    config = _run_config(run_dir) or {}
-    run_model = config.get("model")
-    if name is not None and run_model is not None and run_model != name:
-        raise ValueError(f"{path} is a {run_model!r} run, not {name!r}.")
-    return _finish(
-        model,
-        source=path,
-        kind="keras",
-        labels=labels,
-        labels_source=None if labels is None else "argument",
-        model_name=name or run_model,
-        prep=_preprocessing(run_dir),
-        file_for_labels=path,
-    )
-
-
-def _load_weights(path: pathlib.Path, name, labels, num_classes, input_shape) -> TrainedModel:
+def _load_file(path: pathlib.Path, name, labels, num_classes=None, input_shape=None) -> TrainedModel:
+    """A `.keras` file, or a `.weights.h5` file loaded into a freshly built model; the run directory the file
+    belongs to (if any) gives the architecture, the build arguments, the preprocessing and the labels."""
     run_dir = _run_dir_of(path)
     config = _run_config(run_dir) or {}
     prep = _preprocessing(run_dir)
@@ -372,6 +348,27 @@ def _load_weights(path: pathlib.Path, name, labels, num_classes, input_shape) ->
     if name is not None and run_model is not None and run_model != name:
         raise ValueError(f"{path} belongs to a {run_model!r} run, not {name!r}.")
     name = name or run_model
+    if path.name.endswith(".keras"):
+        model, kind = _read_keras(path), "keras"
+    else:
+        model, kind = _build_for_weights(path, name, config, prep, num_classes, input_shape), "weights"
+    return _finish(model, source=path, kind=kind, labels=labels, model_name=name, prep=prep, file_for_labels=path)
+
+
+def _read_keras(path: pathlib.Path):
+    import keras
+
+    import kerasfer
+
+    kerasfer.register_keras_objects()  # the custom layers and losses, for deserialisation
+    try:
+        return keras.saving.load_model(str(path), compile=False)
+    except Exception as e:  # noqa: BLE001 - name the file that failed
+        raise ValueError(f"Could not load the model in {path}: {type(e).__name__}: {e}") from e
+
+
+def _build_for_weights(path: pathlib.Path, name, config, prep, num_classes, input_shape):
+    """The architecture `name` built with the run's (or the given) arguments, with the weights file loaded."""
     if name is None:
         raise ValueError(f"Loading {path} needs the model's registry name (--model NAME; see `kerasfer models`).")
     shape = input_shape or (prep or {}).get("input_shape") or config.get("input_shape")
@@ -384,28 +381,19 @@ def _load_weights(path: pathlib.Path, name, labels, num_classes, input_shape) ->
             f"The weights {path} do not fit {name!r} with input_shape={_model_shape(model)}, "
             f"num_classes={_num_outputs(model)}: {e}"
         ) from e
-    return _finish(
-        model,
-        source=path,
-        kind="weights",
-        labels=labels,
-        labels_source=None if labels is None else "argument",
-        model_name=name,
-        prep=prep,
-        file_for_labels=path,
-    )
+    return model
 
 
 def _load_run(run_dir: pathlib.Path, name, labels) -> TrainedModel:
     model_file = run_dir / RUN_MODEL_FILE
     if model_file.is_file():
-        loaded = _load_keras(model_file, name, labels)
+        loaded = _load_file(model_file, name, labels)
         loaded.kind = "run"
         loaded.source = str(run_dir)
         return loaded
     checkpoint = run_dir / RUN_CHECKPOINT
     if checkpoint.is_file() and (run_dir / CONFIG_FILE).is_file():
-        loaded = _load_weights(checkpoint, name, labels, None, None)
+        loaded = _load_file(checkpoint, name, labels)
         loaded.kind = "run"
         loaded.source = f"{run_dir} (unfinished run: best checkpoint so far)"
         return loaded
@@ -462,8 +450,7 @@ def _load_name(text, name, labels, num_classes, input_shape, allow_untrained) ->
             f".weights.h5 file, or a packaged name; {hint})."
         )
     model = _build(get_model_info(key).name, num_classes=num_classes, input_shape=input_shape)
-    return _finish(model, source=key, kind="untrained", labels=labels,
-                   labels_source=None if labels is None else "argument", model_name=key, trained=False)  # fmt: skip
+    return _finish(model, source=key, kind="untrained", labels=labels, model_name=key, trained=False)
 
 
 __all__ = [
