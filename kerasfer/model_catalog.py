@@ -46,7 +46,8 @@ def select(rows, names=None) -> list[dict]:
     by_name = {r["name"]: r for r in rows}
     unknown = [n for n in names if n.lower() not in by_name]
     if unknown:
-        raise ValueError(f"Unknown model(s) {', '.join(map(repr, unknown))}; registered: {', '.join(sorted(by_name))}.")
+        what = "Unknown model" + ("s" if len(unknown) > 1 else "")
+        raise ValueError(f"{what} {', '.join(map(repr, unknown))}; registered: {', '.join(sorted(by_name))}.")
     return [by_name[n.lower()] for n in names]
 
 

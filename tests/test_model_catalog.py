@@ -28,7 +28,9 @@ def test_listing_imports_neither_keras_nor_tensorflow():
 def test_unknown_name_is_a_user_error(capsys):
     assert cli.main(["models", "--names", "lfnsb", "nope"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("kerasfer models: error: Unknown model(s) 'nope'; registered: ") and "\n" not in err
+    assert err.startswith("kerasfer models: error: Unknown model 'nope'; registered: ") and "\n" not in err
+    with pytest.raises(ValueError, match="Unknown models 'a', 'b'"):
+        model_catalog.select(_ROWS, ["a", "lfnsb", "b"])
 
 
 def test_json_and_no_macs(capsys):

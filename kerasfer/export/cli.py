@@ -165,8 +165,9 @@ def run_export(args) -> int:
     for q in args.quantization:
         path = os.path.join(args.out, f"{model.name}_{q}.tflite")
         kw = {}
-        if q == "int8":
-            kw = {"inference_input_type": args.io_type, "inference_output_type": args.io_type}
+        if q == "int8":  # calibrate on every image loaded (the config's own cap is 200)
+            kw = {"inference_input_type": args.io_type, "inference_output_type": args.io_type,
+                  "quantization_steps": len(rep)}  # fmt: skip
         result = tflite.export_tflite(model, path, q, representative_data=rep, labels=loaded.labels, progress=say, **kw)
         row = {
             "quantization": q,
@@ -195,7 +196,7 @@ def run_export(args) -> int:
             card_lib.write_card(result.card, result.card_json_path, result.card_markdown_path)
             if q == "int8" and row["top1_agreement"] < AGREEMENT_TARGET:
                 say("int8 agreement under 99%: measuring the drift layer by layer ...")
-                ref = fp32_bytes or tflite.convert(model, "fp32")
+                ref = fp32_bytes or _fp32_reference(model, loaded.labels)
                 row["layer_drift"] = evaluate.layer_drift(ref, content, eval_data[0][:16])[:10]
         report["variants"].append(row)
     report_path = args.report or os.path.join(args.out, f"{model.name}_export_report.json")
@@ -205,6 +206,20 @@ def run_export(args) -> int:
     print(format_export_report(report))
     print(f"report: {report_path}")
     return 0
+
+
+def _fp32_reference(model, labels) -> bytes:
+    """An fp32 file written as the exported ones are: its metadata names the graph output after its layer, so the
+    drift report compares the same tensor in both files (bare `convert` bytes would pair logits with softmax)."""
+    import tempfile
+
+    from kerasfer.export import tflite
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "reference_fp32.tflite")
+        tflite.export_tflite(model, path, "fp32", labels=labels, gpu_check=False, count_macs=False)
+        with open(path, "rb") as f:
+            return f.read()
 
 
 def format_export_report(report: dict) -> str:

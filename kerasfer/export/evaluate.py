@@ -139,17 +139,19 @@ def evaluate_tflite(model, images, labels=None, reference=None, num_threads: int
 
 
 def _layer_outputs(content: bytes) -> dict:
-    """`{layer: (tensor index, tensor name, shape)}`: the last op output of each layer, in order.
+    """`{layer: (tensor index, tensor name, shape, op kind)}`: the last op output of each layer, in order.
 
     Only ops whose own output names (or the graph's output list) say which layer they belong to
     are counted: a quantized file's SOFTMAX output carries no layer name, and attributing it to
     the dense layer before it would compare probabilities with logits. A DEQUANTIZE counts only
-    where it makes a graph output (it then stands for the layer that output is named after).
+    where it makes a graph output (it then stands for the layer that output is named after); its kind is
+    that of the op it dequantizes, so two files are compared only where the same kind of op made the tensor.
     """
     from kerasfer.export import flatbuffer
 
     fm = flatbuffer.read_tflite(content)
     graph_outputs = set(fm.outputs[0]) if fm.outputs else set()
+    producer = {o: op for op in fm.ops for o in op.outputs}
     result: dict = {}
     for op in fm.ops:
         if op.name == "QUANTIZE" or (op.name == "DEQUANTIZE" and not set(op.outputs) & graph_outputs):
@@ -158,8 +160,11 @@ def _layer_outputs(content: bytes) -> dict:
         if not layer:
             continue
         t = fm.tensor(op.outputs[0])
+        kind = op.name
+        if op.name == "DEQUANTIZE" and op.inputs and op.inputs[0] in producer:
+            kind = producer[op.inputs[0]].name
         result.pop(layer, None)  # keep insertion order = the layer's last op
-        result[layer] = (t.index, t.name, tuple(t.shape))
+        result[layer] = (t.index, t.name, tuple(t.shape), kind)
     return result
 
 
@@ -195,7 +200,9 @@ def layer_drift(reference: bytes, quantized: bytes, images) -> list:
     """
     images = np.asarray(images, dtype=np.float32)
     ref_layers, q_layers = _layer_outputs(reference), _layer_outputs(quantized)
-    common = [k for k in q_layers if k in ref_layers and ref_layers[k][2] == q_layers[k][2]]
+    # the same layer, shape and kind of op (a file without kerasfer metadata names its softmax output after no
+    # layer, so its "predictions" is the dense logits: never set those against the other file's probabilities)
+    common = [k for k in q_layers if k in ref_layers and ref_layers[k][2:] == q_layers[k][2:]]
     errors = {k: [] for k in common}
     for img in images:
         ri, rd = _all_tensors(reference, img)

@@ -51,6 +51,8 @@ def test_export_and_bench_commands(tmp_path, capsys):
         assert int8["layer_drift"] and "layer" in int8["layer_drift"][0]
     for q in ("fp32", "int8"):
         assert (out / f"{name}_{q}.tflite").is_file() and (out / f"{name}_{q}.card.md").is_file()
+    card = json.loads((out / f"{name}_int8.card.json").read_text())
+    assert card["quantization"]["quantization_steps"] == 8  # --num-calibration, not the config's default cap
     assert (out / f"{name}_fp32.labels.txt").read_text().splitlines()[0] == "angry"
     printed = capsys.readouterr().out
     assert "top-1 agreement" in printed and "| fp32 |" in printed

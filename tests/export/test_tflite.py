@@ -254,6 +254,23 @@ def test_layer_drift_never_compares_probabilities_with_logits():
     assert rows["logits"]["relative_error"] < 0.2, rows
 
 
+def test_layer_drift_pairs_the_same_op_across_files_with_and_without_metadata(tmp_path):
+    # The export command's int8 file carries kerasfer metadata (its softmax output is named after the Dense
+    # "predictions" layer); a bare `convert` reference does not (its "predictions" is the dense logits).
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv")(inputs / 255.0)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    model = keras.Model(inputs, keras.layers.Dense(7, activation="softmax", name="predictions")(x))
+    path = tmp_path / "m_int8.tflite"
+    tflite.export_tflite(model, path, "int8", representative_data=_images(8), gpu_check=False, count_macs=False)
+    int8 = path.read_bytes()
+    rows = {r["layer"]: r for r in evaluate.layer_drift(tflite.convert(model, "fp32"), int8, _images(2))}
+    assert "predictions" not in rows and "pool" in rows, rows  # logits are never set against probabilities
+    tflite.export_tflite(model, tmp_path / "m_fp32.tflite", "fp32", gpu_check=False, count_macs=False)
+    rows = {r["layer"]: r for r in evaluate.layer_drift((tmp_path / "m_fp32.tflite").read_bytes(), int8, _images(2))}
+    assert rows["predictions"]["relative_error"] < 0.2, rows  # probabilities against probabilities
+
+
 def test_reparameterized_export_matches_unfused():
     reparam = pytest.importorskip("kerasfer.export.reparam")
     from kerasfer import models
