@@ -4,8 +4,8 @@
 second and imports neither Keras nor TensorFlow; `kerasfer models --build` (and `build_catalog`) builds each
 model and counts instead, which also covers models registered at run time by a user's code.
 
-The file is generated from the registry by `python tools/make_model_table.py --write README.md` (`make
-table`), and a test checks that it equals what building the models gives, so it cannot drift from the code.
+The file is generated from the registry by the project's `make table` (with the README's model table), and a
+test checks that it equals what building the models gives, so it cannot drift from the code.
 This module imports no Keras; only `build_catalog` does.
 """
 

@@ -1,16 +1,24 @@
 """The one skeleton of kerasfer's model builders (private).
 
-Every family builds `image_input` -> its trunk (ending in a layer named `"features"`) -> `top`
--> `finish`, or `classifier` for the common pooled head. The head convention, the same in every
-family: the classifier is one `Dense` named `"predictions"` that carries `classifier_activation`
-(softmax by default, `None` / `"linear"` for logits), with no separate activation layer after it,
-so `model.get_layer("predictions")` tells what the model outputs.
+Every public builder is a `variant`: a function with the explicit public signature and the
+docstring but no body, bound to its family's private builder (as the private builder and thin
+variants of keras/src/applications/mobilenet_v3.py, or timm's `_create(variant, **kwargs)`). The
+private builder takes the arguments every family shares (`SHARED_ARGS` and `name`) as
+`**shared` and gives them to a `Skeleton`, which owns the steps that use them:
+`Skeleton.image_input` -> the family's trunk (ending in a layer named `"features"`) ->
+`Skeleton.classifier` (the common pooled head), or `Skeleton.top` and `Skeleton.finish` where
+the model has more outputs than the head. The head convention, the same in every family: the
+classifier is one `Dense` named `"predictions"` that carries `classifier_activation` (softmax by
+default, `None` / `"linear"` for logits), with no separate activation layer after it, so
+`model.get_layer("predictions")` tells what the model outputs.
 
 Keras keys a `.weights.h5` file by each layer's class and position among the layers of its
 class, not by layer name: the skeleton creates the same layers in the same order as the builders
 did before it, so weight files saved from them still load.
 """
 
+import functools
+import inspect
 import numbers
 import operator
 import textwrap
@@ -71,6 +79,43 @@ def shared_args(normalization=IMAGENET_STATS, **overrides):
             )
         fn.__doc__ = "\n".join(lines[: marks[0]] + block + lines[marks[0] + 1 :])
         return fn
+
+    return decorator
+
+
+def variant(builder, *fixed_args, **fixed_kwargs):
+    """Decorator making a public builder of a function that has the explicit public signature and the
+    docstring but no body: a call binds its arguments to that signature (defaults filled in, an
+    unknown argument the usual `TypeError`) and returns `builder(*fixed_args, **fixed_kwargs,
+    **arguments)`, every argument by name (those of a `**kwargs` parameter passed on as they are).
+
+    The builder keeps the function's signature (`__signature__`), docstring, name, module and
+    `__wrapped__`, so `help()`, IDEs and `inspect.signature` (the registry) see the explicit
+    signature. `builder` is a family's private builder, or another public one (`ResNet18` is
+    `variant(ResNet, 18)`).
+    """
+
+    def decorator(fn):
+        signature = inspect.signature(fn)
+        kinds = {p.name: p.kind for p in signature.parameters.values()}
+        if inspect.Parameter.VAR_POSITIONAL in kinds.values():
+            raise TypeError(f"{fn.__name__}: a variant's signature cannot take *args.")
+        var_keyword = [name for name, kind in kinds.items() if kind is inspect.Parameter.VAR_KEYWORD]
+
+        @functools.wraps(fn)
+        def public_builder(*args, **kwargs):
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError as error:
+                raise TypeError(f"{fn.__name__}() {error}") from None
+            bound.apply_defaults()
+            arguments = dict(bound.arguments)
+            for name in var_keyword:
+                arguments.update(arguments.pop(name))
+            return builder(*fixed_args, **fixed_kwargs, **arguments)
+
+        public_builder.__signature__ = signature
+        return public_builder
 
     return decorator
 
@@ -146,7 +191,8 @@ def image_input(input_shape, *, normalization, min_size, multiple=1, channels=No
     named `"image"` and, unless `normalization` is None, the `ImageNormalization` `"normalization"` on it.
 
     `normalization` is a `(mean, std)` pair of scalars (kept as they are) or of per-RGB-channel
-    values, which a grayscale input gets as their averages (`channel_stats`).
+    values, which a grayscale input gets as their averages (`channel_stats`), or a function of the
+    channel count returning such a pair.
     """
     h, w, c = check_input_shape(
         input_shape, min_size=min_size, multiple=multiple, channels=channels, why=why, model=model
@@ -154,7 +200,7 @@ def image_input(input_shape, *, normalization, min_size, multiple=1, channels=No
     inputs = keras.Input(shape=(h, w, c), name="image")
     if normalization is None:
         return inputs, inputs
-    mean, std = normalization
+    mean, std = normalization(c) if callable(normalization) else normalization
     if isinstance(mean, list | tuple):
         mean, std = channel_stats(mean, std, c)
     return inputs, ImageNormalization(mean=mean, std=std, name="normalization")(inputs)
@@ -175,39 +221,63 @@ def top(x, *, num_classes, classifier_activation="softmax", pooling=None, dropou
     return keras.layers.Dense(num_classes, activation=classifier_activation, name="predictions")(x)
 
 
-def check_weights(weights, model_name):
-    """Checks `weights` before anything is built (see `resolve_weights`); returns the resolved path or None."""
-    return resolve_weights(weights, model_name)
+class Skeleton:
+    """The arguments every builder shares (`SHARED_ARGS` and `name`) of one builder call, and the
+    steps of the skeleton that use them.
 
+    A family's private builder takes those arguments as `**shared` and makes `Skeleton(**shared)`
+    (which checks `num_classes`), then builds `image_input` -> its trunk -> `classifier`, or `top`
+    -> its other outputs -> `finish`. `named_errors` prefixes the argument errors with the model
+    name (the LFNSB family's messages).
+    """
 
-def finish(inputs, outputs, *, name, weights, model_name=None):
-    """`keras.Model(inputs, outputs, name=name)` with `weights` loaded (packaged names looked up
-    under `model_name`, by default `name`)."""
-    model = keras.Model(inputs, outputs, name=name)
-    return load_weights(model, weights, model_name or name)
+    def __init__(
+        self,
+        *,
+        num_classes,
+        input_shape,
+        weights,
+        include_top,
+        include_preprocessing,
+        classifier_activation,
+        name,
+        named_errors=False,
+    ):
+        self.model = name if named_errors else None
+        self.num_classes = check_num_classes(num_classes, model=self.model)
+        self.input_shape, self.weights, self.name = input_shape, weights, name
+        self.include_top, self.include_preprocessing = include_top, include_preprocessing
+        self.classifier_activation = classifier_activation
 
+    def image_input(self, normalization, **checks):
+        """`image_input` (`checks`: those of `check_input_shape`), then checks `weights` (see
+        `resolve_weights`; packaged names are looked up under `name`) before the trunk is built.
+        The family's `normalization` applies only with `include_preprocessing`."""
+        inputs, x = image_input(
+            self.input_shape,
+            normalization=normalization if self.include_preprocessing else None,
+            model=self.model,
+            **checks,
+        )
+        resolve_weights(self.weights, self.name)
+        return inputs, x
 
-def classifier(
-    inputs,
-    features,
-    *,
-    include_top,
-    num_classes,
-    classifier_activation="softmax",
-    pooling="avg",
-    dropout=0.0,
-    name,
-    weights,
-    model_name=None,
-):
-    """The common ending: `features` -> `top` (when `include_top`) -> `finish`."""
-    outputs = features
-    if include_top:
-        outputs = top(
-            features,
-            num_classes=num_classes,
-            classifier_activation=classifier_activation,
+    def top(self, x, *, pooling="avg", dropout=0.0):
+        """`top` on `x` (with `num_classes` and `classifier_activation`) when `include_top`; otherwise `x`."""
+        if not self.include_top:
+            return x
+        return top(
+            x,
+            num_classes=self.num_classes,
+            classifier_activation=self.classifier_activation,
             pooling=pooling,
             dropout=dropout,
         )
-    return finish(inputs, outputs, name=name, weights=weights, model_name=model_name)
+
+    def finish(self, inputs, outputs):
+        """`keras.Model(inputs, outputs, name=name)` with `weights` loaded (packaged names looked up under `name`)."""
+        return load_weights(keras.Model(inputs, outputs, name=self.name), self.weights, self.name)
+
+    def classifier(self, inputs, features, *, pooling="avg", dropout=0.0):
+        """The common ending: `features` -> `top` (when `include_top`) -> `finish`."""
+        return self.finish(inputs, self.top(features, pooling=pooling, dropout=dropout))

@@ -107,18 +107,6 @@ MODEL_CONFIGS = {
 _MIN_INPUT = 32
 
 
-def _image_input(input_shape, include_preprocessing, model_name, head_reason):
-    """The checked `"image"` input (1 or 3 channels, at least 32x32, static) and its ImageNet normalisation."""
-    return _builder.image_input(
-        input_shape,
-        normalization=(IMAGENET_MEAN, IMAGENET_STD) if include_preprocessing else None,
-        min_size=_MIN_INPUT,
-        channels=(1, 3),
-        why=f"the network downsamples by 16 and {head_reason}",
-        model=model_name,
-    )
-
-
 def _conv_block(x, filters, kernel_size, strides, groups, name, inference_mode):
     """MobileFaceNet `Conv_block`: conv (no bias) + BN + PReLU(C)."""
     x = Conv2dBN(filters, kernel_size, strides=strides, groups=groups, inference_mode=inference_mode, name=name)(x)
@@ -169,34 +157,44 @@ def _trunk(x, config, inference_mode):
     return keras.layers.Identity(name="features")(x)
 
 
-def _embedding_net(
-    key,
-    num_classes,
-    input_shape,
-    weights,
-    include_top,
-    include_preprocessing,
-    classifier_activation,
-    name,
-    embedding_size,
-    inference_mode,
-):
-    num_classes = _builder.check_num_classes(num_classes, model=name)
-    inputs, x = _image_input(input_shape, include_preprocessing, name, "the GDConv head needs a static final map")
-    _builder.check_weights(weights, name)
-    x = _trunk(x, MODEL_CONFIGS[key], inference_mode)
-    # GDConv's depthwise kernel is the whole final map: 7x7 at 112 px (the reference), 4x4 at 64, 3x3 at 48.
-    x = GDConv(embedding_size, kernel_size=None, normalize=True, inference_mode=inference_mode, name="embedding")(x)
-    return _builder.classifier(
-        inputs,
-        x,
-        include_top=include_top,
-        num_classes=num_classes,
-        classifier_activation=classifier_activation,
-        pooling=None,
-        name=name,
-        weights=weights,
+# Why each head needs the input size it does, quoted in the input-shape errors.
+_HEAD_REASONS = {
+    "spatial_bias": "the Spatial Bias head pools the final map to 2x2",
+    "gdconv": "the GDConv head needs a static final map",
+}
+
+
+def _spatial_bias_head(features, sb_mode, inference_mode):
+    """LFNSB's head on the `"features"` map: the 256-wide SpatialBias vector (see `LFNSB`)."""
+    if sb_mode == "reference":
+        return SpatialBias(66, pool_size=2, kernel_size=3, mode="reference", name="spatial_bias")(features)
+    x = SpatialBias(66, pool_size=2, kernel_size=3, mode="concat", name="spatial_bias")(features)
+    x = Conv2dBN(256, 1, inference_mode=inference_mode, name="sb_fusion")(x)
+    x = prelu("sb_fusion_prelu")(x)
+    h, w = x.shape[1], x.shape[2]
+    x = Conv2dBN(256, (h, w), padding=0, groups=256, inference_mode=inference_mode, name="sb_gdconv")(x)
+    return keras.layers.Flatten(name="sb_flatten")(x)
+
+
+def _create(trunk, head, *, inference_mode, sb_mode="reference", embedding_size=None, **shared):
+    """The family's builder: the `MODEL_CONFIGS[trunk]` trunk, then the `"spatial_bias"` head
+    (LFNSB) or the `"gdconv"` embedding head, then the Dense `"predictions"` on that vector."""
+    if sb_mode not in ("reference", "concat"):
+        raise ValueError(f"sb_mode must be 'reference' or 'concat', got {sb_mode!r}.")
+    skeleton = _builder.Skeleton(**shared, named_errors=True)
+    inputs, x = skeleton.image_input(
+        (IMAGENET_MEAN, IMAGENET_STD),
+        min_size=_MIN_INPUT,
+        channels=(1, 3),
+        why=f"the network downsamples by 16 and {_HEAD_REASONS[head]}",
     )
+    x = _trunk(x, MODEL_CONFIGS[trunk], inference_mode)
+    if head == "spatial_bias":
+        x = _spatial_bias_head(x, sb_mode, inference_mode)
+    else:
+        # GDConv's depthwise kernel is the whole final map: 7x7 at 112 px (the reference), 4x4 at 64, 3x3 at 48.
+        x = GDConv(embedding_size, kernel_size=None, normalize=True, inference_mode=inference_mode, name="embedding")(x)
+    return skeleton.classifier(inputs, x, pooling=None)
 
 
 _SHARED_ARGS = {
@@ -212,6 +210,7 @@ _SHARED_ARGS = {
 
 @register_model("lfnsb", input_shape=(112, 112, 3), family="lfnsb", paper=LFNSB_PAPER, min_input_size=_MIN_INPUT)
 @_builder.shared_args(**_SHARED_ARGS)
+@_builder.variant(_create, "lfn", "spatial_bias")
 def LFNSB(
     num_classes=7,
     input_shape=(112, 112, 3),
@@ -262,39 +261,13 @@ def LFNSB(
     >>> kerasfer.utils.count_params(model)
     2676147
     """
-    num_classes = _builder.check_num_classes(num_classes, model=name)
-    inputs, x = _image_input(
-        input_shape, include_preprocessing, name, "the Spatial Bias head pools the final map to 2x2"
-    )
-    if sb_mode not in ("reference", "concat"):
-        raise ValueError(f"sb_mode must be 'reference' or 'concat', got {sb_mode!r}.")
-    _builder.check_weights(weights, name)
-    features = _trunk(x, MODEL_CONFIGS["lfn"], inference_mode)
-    if sb_mode == "reference":
-        x = SpatialBias(66, pool_size=2, kernel_size=3, mode="reference", name="spatial_bias")(features)
-    else:
-        x = SpatialBias(66, pool_size=2, kernel_size=3, mode="concat", name="spatial_bias")(features)
-        x = Conv2dBN(256, 1, inference_mode=inference_mode, name="sb_fusion")(x)
-        x = prelu("sb_fusion_prelu")(x)
-        h, w = x.shape[1], x.shape[2]
-        x = Conv2dBN(256, (h, w), padding=0, groups=256, inference_mode=inference_mode, name="sb_gdconv")(x)
-        x = keras.layers.Flatten(name="sb_flatten")(x)
-    return _builder.classifier(
-        inputs,
-        x,
-        include_top=include_top,
-        num_classes=num_classes,
-        classifier_activation=classifier_activation,
-        pooling=None,
-        name=name,
-        weights=weights,
-    )
 
 
 @register_model(
     "lfn", input_shape=(112, 112, 3), family="lfnsb", paper=LFNSB_PAPER, min_input_size=_MIN_INPUT, embedding=True
 )
 @_builder.shared_args(**_SHARED_ARGS)
+@_builder.variant(_create, "lfn", "gdconv")
 def LFN(
     num_classes=7,
     input_shape=(112, 112, 3),
@@ -326,24 +299,13 @@ def LFN(
         A `keras.Model` with `(B, embedding_size)` L2-normalised output, or `(B, num_classes)`
         with `include_top=True`.
     """
-    return _embedding_net(
-        "lfn",
-        num_classes,
-        input_shape,
-        weights,
-        include_top,
-        include_preprocessing,
-        classifier_activation,
-        name,
-        embedding_size,
-        inference_mode,
-    )
 
 
 @register_model(
     "mfn", input_shape=(112, 112, 3), family="lfnsb", paper=MFN_PAPER, min_input_size=_MIN_INPUT, embedding=True
 )
 @_builder.shared_args(**_SHARED_ARGS)
+@_builder.variant(_create, "mfn", "gdconv")
 def MFN(
     num_classes=7,
     input_shape=(112, 112, 3),
@@ -375,18 +337,6 @@ def MFN(
         A `keras.Model` with `(B, embedding_size)` L2-normalised output, or `(B, num_classes)`
         with `include_top=True`.
     """
-    return _embedding_net(
-        "mfn",
-        num_classes,
-        input_shape,
-        weights,
-        include_top,
-        include_preprocessing,
-        classifier_activation,
-        name,
-        embedding_size,
-        inference_mode,
-    )
 
 
 @register_model(
@@ -398,6 +348,7 @@ def MFN(
     embedding=True,
 )
 @_builder.shared_args(**_SHARED_ARGS)
+@_builder.variant(_create, "mobilefacenet", "gdconv")
 def MobileFaceNet(
     num_classes=7,
     input_shape=(112, 112, 3),
@@ -428,15 +379,3 @@ def MobileFaceNet(
         A `keras.Model` with `(B, embedding_size)` L2-normalised output, or `(B, num_classes)`
         with `include_top=True`.
     """
-    return _embedding_net(
-        "mobilefacenet",
-        num_classes,
-        input_shape,
-        weights,
-        include_top,
-        include_preprocessing,
-        classifier_activation,
-        name,
-        embedding_size,
-        inference_mode,
-    )

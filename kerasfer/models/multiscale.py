@@ -345,6 +345,87 @@ def _detection_head(levels, filters, num_anchors, num_classes, head_convs):
     return logits, deltas
 
 
+def _create(
+    *,
+    depth,
+    fpn_filters,
+    roi_filters,
+    num_organs,
+    organ_size,
+    face_size,
+    dropout,
+    region_input,
+    default_regions,
+    detection_head,
+    num_region_classes,
+    head_convs,
+    **shared,
+):
+    """The family's builder (see `MultiScaleFER`)."""
+    skeleton = _builder.Skeleton(**shared)
+    if depth not in (18, 34, 50):
+        raise ValueError(f"depth must be 18, 34 or 50, got {depth}.")
+    image, x = skeleton.image_input(
+        (IMAGENET_MEAN, IMAGENET_STD),
+        min_size=64,
+        multiple=32,
+        why="the FPN upsamples C5 to C4 and C3 by exact factors of 2",
+    )
+    if int(num_organs) < 0:
+        raise ValueError(f"num_organs must be >= 0, got {num_organs}.")
+    num_regions = 1 + int(num_organs)
+    if not region_input:
+        regions = DEFAULT_REGIONS_112 if default_regions is None else np.asarray(default_regions, dtype="float32")
+        if regions.shape != (num_regions, 4):
+            raise ValueError(
+                f"default_regions must be (1 + num_organs, 4) = ({num_regions}, 4) boxes, got {regions.shape}."
+            )
+        if not np.all(np.isfinite(regions)):
+            raise ValueError("default_regions contains NaN or infinite values.")
+        regions = regions.tolist()
+    else:
+        regions = None
+
+    inputs = image
+    boxes = None
+    if region_input:
+        boxes = keras.Input(shape=(num_regions, 4), name="regions")
+        inputs = [image, boxes]
+    _, c3, c4, c5 = resnet_stages(x, depth)
+    pyramid = _fpn(c3, c4, c5, fpn_filters, detection_head)
+    p3 = keras.layers.Identity(name="features")(pyramid[0])
+
+    def roi(size, index, layer_name):
+        layer = RoIAlign(size, box_index=index, fixed_boxes=regions, name=layer_name)
+        return layer(p3) if boxes is None else layer(p3, boxes)
+
+    def branch(prefix):
+        return (
+            keras.layers.Conv2D(roi_filters, 1, use_bias=False, name=f"{prefix}_conv"),
+            keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{prefix}_bn"),
+            BasicBlock(roi_filters, name=f"{prefix}_block"),
+            keras.layers.GlobalAveragePooling2D(name=f"{prefix}_pool"),
+        )
+
+    def run_branch(layers, y, tag):
+        conv, bn, block, pool = layers
+        y = keras.layers.ReLU(name=f"{tag}_relu")(bn(conv(y)))
+        return pool(block(y))
+
+    face_layers = branch("face")
+    vectors = [run_branch(face_layers, roi(face_size, 0, "face_roi"), "face")]
+    organ_layers = branch("organ")
+    for k in range(1, num_regions):
+        vectors.append(run_branch(organ_layers, roi(organ_size, k, f"organ{k}_roi"), f"organ{k}"))
+    g = BasicBlock(roi_filters, name="global_block")(p3)
+    vectors.append(keras.layers.GlobalAveragePooling2D(name="global_pool")(g))
+    outputs = skeleton.top(keras.layers.Concatenate(name="fusion")(vectors), pooling=None, dropout=dropout)
+    if detection_head:
+        logits, deltas = _detection_head(pyramid, fpn_filters, 9, int(num_region_classes), int(head_convs))
+        outputs = [outputs, logits, deltas]
+    return skeleton.finish(inputs, outputs)
+
+
 @register_model("multiscale_fer", input_shape=(224, 224, 3), family="multiscale", paper=PAPER, min_input_size=64)
 @_builder.shared_args(
     num_classes='emotion classes, the units of the Dense `"predictions"` (an int >= 1).',
@@ -352,6 +433,7 @@ def _detection_head(levels, filters, num_anchors, num_classes, head_convs):
     include_top='add dropout and the Dense `"predictions"`; otherwise the output is the fused '
     '`(B, (2 + num_organs) * roi_filters)` vector `"fusion"`.',
 )
+@_builder.variant(_create)
 def MultiScaleFER(
     num_classes=7,
     input_shape=(224, 224, 3),
@@ -404,70 +486,3 @@ def MultiScaleFER(
         A `keras.Model`; outputs `predictions` (or `fusion`), plus `region_logits`,
         `region_deltas` with `detection_head=True`.
     """
-    num_classes = _builder.check_num_classes(num_classes)
-    if depth not in (18, 34, 50):
-        raise ValueError(f"depth must be 18, 34 or 50, got {depth}.")
-    image, x = _builder.image_input(
-        input_shape,
-        normalization=(IMAGENET_MEAN, IMAGENET_STD) if include_preprocessing else None,
-        min_size=64,
-        multiple=32,
-        why="the FPN upsamples C5 to C4 and C3 by exact factors of 2",
-    )
-    if int(num_organs) < 0:
-        raise ValueError(f"num_organs must be >= 0, got {num_organs}.")
-    num_regions = 1 + int(num_organs)
-    if not region_input:
-        regions = DEFAULT_REGIONS_112 if default_regions is None else np.asarray(default_regions, dtype="float32")
-        if regions.shape != (num_regions, 4):
-            raise ValueError(
-                f"default_regions must be (1 + num_organs, 4) = ({num_regions}, 4) boxes, got {regions.shape}."
-            )
-        if not np.all(np.isfinite(regions)):
-            raise ValueError("default_regions contains NaN or infinite values.")
-        regions = regions.tolist()
-    else:
-        regions = None
-    _builder.check_weights(weights, name)
-
-    inputs = image
-    boxes = None
-    if region_input:
-        boxes = keras.Input(shape=(num_regions, 4), name="regions")
-        inputs = [image, boxes]
-    _, c3, c4, c5 = resnet_stages(x, depth)
-    pyramid = _fpn(c3, c4, c5, fpn_filters, detection_head)
-    p3 = keras.layers.Identity(name="features")(pyramid[0])
-
-    def roi(size, index, layer_name):
-        layer = RoIAlign(size, box_index=index, fixed_boxes=regions, name=layer_name)
-        return layer(p3) if boxes is None else layer(p3, boxes)
-
-    def branch(prefix):
-        return (
-            keras.layers.Conv2D(roi_filters, 1, use_bias=False, name=f"{prefix}_conv"),
-            keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{prefix}_bn"),
-            BasicBlock(roi_filters, name=f"{prefix}_block"),
-            keras.layers.GlobalAveragePooling2D(name=f"{prefix}_pool"),
-        )
-
-    def run_branch(layers, y, tag):
-        conv, bn, block, pool = layers
-        y = keras.layers.ReLU(name=f"{tag}_relu")(bn(conv(y)))
-        return pool(block(y))
-
-    face_layers = branch("face")
-    vectors = [run_branch(face_layers, roi(face_size, 0, "face_roi"), "face")]
-    organ_layers = branch("organ")
-    for k in range(1, num_regions):
-        vectors.append(run_branch(organ_layers, roi(organ_size, k, f"organ{k}_roi"), f"organ{k}"))
-    g = BasicBlock(roi_filters, name="global_block")(p3)
-    vectors.append(keras.layers.GlobalAveragePooling2D(name="global_pool")(g))
-    x = keras.layers.Concatenate(name="fusion")(vectors)
-    if include_top:
-        x = _builder.top(x, num_classes=num_classes, classifier_activation=classifier_activation, dropout=dropout)
-    outputs = x
-    if detection_head:
-        logits, deltas = _detection_head(pyramid, fpn_filters, 9, int(num_region_classes), int(head_convs))
-        outputs = [x, logits, deltas]
-    return _builder.finish(inputs, outputs, name=name, weights=weights)

@@ -84,33 +84,18 @@ def _check_mask_args(depth, mask_depths, mask_width, mask_activation):
     return mask_depths
 
 
-def _build(
-    depth,
-    num_classes,
-    input_shape,
-    weights,
-    include_top,
-    include_preprocessing,
-    classifier_activation,
-    mask_depths,
-    mask_width,
-    mask_activation,
-    dropout,
-    reconstruction,
-    name,
-):
-    num_classes = _builder.check_num_classes(num_classes)
+def _create(*, depth, mask_depths, mask_width, mask_activation, dropout, reconstruction=False, **shared):
+    """The family's builder: RMN (see `ResMaskingNet`), with the image decoder when `reconstruction`."""
+    skeleton = _builder.Skeleton(**shared)
     mask_depths = _check_mask_args(depth, mask_depths, mask_width, mask_activation)
-    inputs, x = _builder.image_input(
-        input_shape,
-        normalization=(0.0, 1.0) if include_preprocessing else None,  # x / 255, the reference's ToTensor
+    inputs, x = skeleton.image_input(
+        (0.0, 1.0),  # x / 255, the reference's ToTensor
         min_size=32,
         multiple=32,
         channels=3,
         why="ResNet conv1 takes 3 channels and the masks need every stage size divisible by its pooling; "
         "replicate gray images to 3 channels",
     )
-    _builder.check_weights(weights, name)
     channels = stage_channels(depth)
     masked = {}
 
@@ -124,18 +109,13 @@ def _build(
         return y
 
     x = resnet_stages(x, depth, after_stage=apply_mask)[-1]
-    x = keras.layers.Identity(name="features")(x)
-    if include_top:
-        x = _builder.top(
-            x, num_classes=num_classes, classifier_activation=classifier_activation, pooling="avg", dropout=dropout
-        )
-    outputs = x
+    outputs = skeleton.top(keras.layers.Identity(name="features")(x), dropout=dropout)
     if reconstruction:
         r = keras.layers.Conv2D(3, 1, name="reconstruction_conv")(masked[1])
         r = keras.layers.UpSampling2D(4, interpolation="bilinear", name="reconstruction_upsample")(r)
         r = keras.layers.Activation("sigmoid", name="reconstruction")(r)
-        outputs = [x, r]
-    return _builder.finish(inputs, outputs, name=name, weights=weights)
+        outputs = [outputs, r]
+    return skeleton.finish(inputs, outputs)
 
 
 @register_model("resmaskingnet", input_shape=(224, 224, 3), family="resmasking", paper=PAPER_RMN, min_input_size=32)
@@ -145,6 +125,7 @@ def _build(
     include_top='add global average pooling, dropout and the Dense `"predictions"`; otherwise the output is '
     'the masked stage-4 `"features"` map.',
 )
+@_builder.variant(_create)
 def ResMaskingNet(
     num_classes=7,
     input_shape=(224, 224, 3),
@@ -179,24 +160,10 @@ def ResMaskingNet(
     Returns:
         A `keras.Model` mapping `(B, H, W, 3)` raw pixels to `(B, num_classes)`.
     """
-    return _build(
-        depth,
-        num_classes,
-        input_shape,
-        weights,
-        include_top,
-        include_preprocessing,
-        classifier_activation,
-        mask_depths,
-        mask_width,
-        mask_activation,
-        dropout,
-        False,
-        name,
-    )
 
 
 @register_model("resmaskingnet18", input_shape=(224, 224, 3), family="resmasking", paper=PAPER_RMN, min_input_size=32)
+@_builder.variant(ResMaskingNet, depth=18)
 def ResMaskingNet18(
     num_classes=7,
     input_shape=(224, 224, 3),
@@ -215,25 +182,12 @@ def ResMaskingNet18(
     127,688,263 parameters at 224x224 with 7 classes (masks as in `ResMaskingNet`, trunk
     ResNet-18). Arguments as `ResMaskingNet` without `depth`.
     """
-    return ResMaskingNet(
-        num_classes=num_classes,
-        input_shape=input_shape,
-        weights=weights,
-        include_top=include_top,
-        include_preprocessing=include_preprocessing,
-        classifier_activation=classifier_activation,
-        depth=18,
-        mask_depths=mask_depths,
-        mask_width=mask_width,
-        mask_activation=mask_activation,
-        dropout=dropout,
-        name=name,
-    )
 
 
 @register_model(
     "resmasking_reconstruction", input_shape=(224, 224, 3), family="resmasking", paper=PAPER_RECON, min_input_size=32
 )
+@_builder.variant(_create, reconstruction=True)
 def ResMaskingReconstructionNet(
     num_classes=7,
     input_shape=(224, 224, 3),
@@ -268,18 +222,3 @@ def ResMaskingReconstructionNet(
     Returns:
         A `keras.Model` with outputs `[predictions, reconstruction]`.
     """
-    return _build(
-        depth,
-        num_classes,
-        input_shape,
-        weights,
-        include_top,
-        include_preprocessing,
-        classifier_activation,
-        mask_depths,
-        mask_width,
-        mask_activation,
-        dropout,
-        True,
-        name,
-    )

@@ -171,11 +171,22 @@ def resnet_stages(x, depth=50, prefix="", zero_init_residual=False, after_stage=
     return outputs
 
 
+def _create(depth, *, name, dropout, zero_init_residual, base_width, stem, **shared):
+    """The family's builder (see `ResNet`)."""
+    _config(depth)
+    skeleton = _builder.Skeleton(name=name or f"resnet{depth}", **shared)
+    min_size, why = (16, "four stride-2 stages") if stem == "small" else (32, "five stride-2 stages")
+    inputs, x = skeleton.image_input((IMAGENET_MEAN, IMAGENET_STD), min_size=min_size, why=why)
+    x = resnet_stages(x, depth, zero_init_residual=zero_init_residual, base_width=base_width, stem=stem)[-1]
+    return skeleton.classifier(inputs, keras.layers.Identity(name="features")(x), dropout=dropout)
+
+
 @_builder.shared_args(
     input_shape="`(H, W, C)` of raw `[0, 255]` pixels, at least 32x32 (16x16 with the small stem).",
     include_top='add global average pooling, optional dropout and the Dense `"predictions"`; otherwise the '
     'output is the `"features"` map (stride 32, 16 with the small stem).',
 )
+@_builder.variant(_create)
 def ResNet(
     depth=50,
     num_classes=1000,
@@ -205,44 +216,21 @@ def ResNet(
     Returns:
         A `keras.Model`.
     """
-    _config(depth)
-    name = name or f"resnet{depth}"
-    num_classes = _builder.check_num_classes(num_classes)
-    min_size, why = (16, "four stride-2 stages") if stem == "small" else (32, "five stride-2 stages")
-    inputs, x = _builder.image_input(
-        input_shape,
-        normalization=(IMAGENET_MEAN, IMAGENET_STD) if include_preprocessing else None,
-        min_size=min_size,
-        why=why,
-    )
-    _builder.check_weights(weights, name)
-    x = resnet_stages(x, depth, zero_init_residual=zero_init_residual, base_width=base_width, stem=stem)[-1]
-    features = keras.layers.Identity(name="features")(x)
-    return _builder.classifier(
-        inputs,
-        features,
-        include_top=include_top,
-        num_classes=num_classes,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-        name=name,
-        weights=weights,
-    )
 
 
+@_builder.variant(ResNet, 18)
 def ResNet18(num_classes=1000, input_shape=(224, 224, 3), weights=None, include_top=True, **kwargs):
     """torchvision ResNet-18 (11,689,512 parameters with 1000 classes). See `ResNet`."""
-    return ResNet(18, num_classes, input_shape, weights, include_top, **kwargs)
 
 
+@_builder.variant(ResNet, 34)
 def ResNet34(num_classes=1000, input_shape=(224, 224, 3), weights=None, include_top=True, **kwargs):
     """torchvision ResNet-34 (21,797,672 parameters with 1000 classes). See `ResNet`."""
-    return ResNet(34, num_classes, input_shape, weights, include_top, **kwargs)
 
 
+@_builder.variant(ResNet, 50)
 def ResNet50(num_classes=1000, input_shape=(224, 224, 3), weights=None, include_top=True, **kwargs):
     """torchvision ResNet-50 v1.5 (25,557,032 parameters with 1000 classes). See `ResNet`."""
-    return ResNet(50, num_classes, input_shape, weights, include_top, **kwargs)
 
 
 @register_model(
@@ -260,6 +248,7 @@ def ResNet50(num_classes=1000, input_shape=(224, 224, 3), weights=None, include_
     classifier_activation='activation of the Dense `"predictions"`, the model\'s output: `"softmax"` (the '
     "teacher distribution) or `None` (logits, e.g. to apply a temperature).",
 )
+@_builder.variant(ResNet, 50)
 def ResNet50Teacher(
     num_classes=7,
     input_shape=(224, 224, 3),
@@ -293,16 +282,6 @@ def ResNet50Teacher(
     Returns:
         A `keras.Model`.
     """
-    return ResNet(
-        50,
-        num_classes=num_classes,
-        input_shape=input_shape,
-        weights=weights,
-        include_top=include_top,
-        include_preprocessing=include_preprocessing,
-        classifier_activation=classifier_activation,
-        name=name,
-    )
 
 
 @register_model(
@@ -317,6 +296,7 @@ def ResNet50Teacher(
     include_top='add global average pooling, optional dropout and the Dense `"predictions"`; otherwise the '
     'output is the `"features"` map (stride 16).',
 )
+@_builder.variant(ResNet, 18, base_width=32, stem="small")
 def ResNet18Small(
     num_classes=7,
     input_shape=(48, 48, 1),
@@ -346,16 +326,3 @@ def ResNet18Small(
     Returns:
         A `keras.Model`.
     """
-    return ResNet(
-        18,
-        num_classes=num_classes,
-        input_shape=input_shape,
-        weights=weights,
-        include_top=include_top,
-        include_preprocessing=include_preprocessing,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-        base_width=32,
-        stem="small",
-        name=name,
-    )

@@ -112,6 +112,38 @@ def _transition(x, name, cfg):
     return keras.layers.AveragePooling2D(2, strides=2, padding="same", name=f"{name}_pool")(x)
 
 
+def _create(*, dropout_rate, config, **shared):
+    """The family's builder (see `SDNet` and the module docstring)."""
+    skeleton = _builder.Skeleton(**shared)
+    inputs, x = skeleton.image_input(
+        (0.0, 1.0), min_size=MIN_INPUT_SIZE, why="SDNet downsamples by 16 and its second dense block needs a 2x2 map"
+    )
+    cfg = dict(SDNET_CONFIG)
+    if config:
+        unknown = set(config) - set(cfg)
+        if unknown:
+            raise ValueError(f"Unknown SDNet config keys: {sorted(unknown)}; known: {sorted(cfg)}.")
+        cfg.update(config)
+    for i, stem in enumerate(cfg["stem"], start=1):
+        x = keras.layers.Conv2D(
+            stem["filters"], 3, strides=stem["strides"], padding="same", use_bias=False, name=f"stem_conv{i}"
+        )(x)
+        x = _relu(_bn(x, f"stem_conv{i}_bn", cfg), f"stem_conv{i}_relu")
+    for i, filters in enumerate(cfg["entry_blocks"], start=1):
+        x = _xception_block(x, filters, f"entry_block{i}", pre_activation=i > 1, cfg=cfg)
+    blocks = cfg["dense_blocks"]
+    for b, block in enumerate(blocks, start=1):
+        for j in range(block["num_layers"]):
+            x = _dense_layer(x, block["growth_rate"], f"dense{b}_layer{j + 1}", cfg)
+        x = CBAM(reduction_ratio=cfg["cbam_reduction_ratio"], name=f"dense{b}_cbam")(x)
+        if b < len(blocks):
+            x = _transition(x, f"transition{b}", cfg)
+    x = _relu(_bn(x, "exit_bn", cfg), "exit_relu")
+    x = _bn(_sepconv(x, cfg["exit_filters"], "exit_sepconv"), "exit_sepconv_bn", cfg)
+    x = _relu(x, "exit_sepconv_relu")
+    return skeleton.classifier(inputs, keras.layers.Identity(name="features")(x), dropout=dropout_rate)
+
+
 @register_model("sdnet", input_shape=(68, 68, 1), family="sdnet", paper=PAPER_SDNET, min_input_size=MIN_INPUT_SIZE)
 @_builder.shared_args(
     normalization="x / 255",
@@ -119,6 +151,7 @@ def _transition(x, name, cfg):
     include_top='add global average pooling, optional dropout and the Dense `"predictions"`; otherwise the '
     'model outputs the final feature map (layer `"features"`).',
 )
+@_builder.variant(_create)
 def SDNet(
     num_classes=7,
     input_shape=(68, 68, 1),
@@ -146,45 +179,3 @@ def SDNet(
     Returns:
         A `keras.Model`.
     """
-    num_classes = _builder.check_num_classes(num_classes)
-    inputs, x = _builder.image_input(
-        input_shape,
-        normalization=(0.0, 1.0) if include_preprocessing else None,
-        min_size=MIN_INPUT_SIZE,
-        why="SDNet downsamples by 16 and its second dense block needs a 2x2 map",
-    )
-    _builder.check_weights(weights, name)
-    cfg = dict(SDNET_CONFIG)
-    if config:
-        unknown = set(config) - set(cfg)
-        if unknown:
-            raise ValueError(f"Unknown SDNet config keys: {sorted(unknown)}; known: {sorted(cfg)}.")
-        cfg.update(config)
-    for i, stem in enumerate(cfg["stem"], start=1):
-        x = keras.layers.Conv2D(
-            stem["filters"], 3, strides=stem["strides"], padding="same", use_bias=False, name=f"stem_conv{i}"
-        )(x)
-        x = _relu(_bn(x, f"stem_conv{i}_bn", cfg), f"stem_conv{i}_relu")
-    for i, filters in enumerate(cfg["entry_blocks"], start=1):
-        x = _xception_block(x, filters, f"entry_block{i}", pre_activation=i > 1, cfg=cfg)
-    blocks = cfg["dense_blocks"]
-    for b, block in enumerate(blocks, start=1):
-        for j in range(block["num_layers"]):
-            x = _dense_layer(x, block["growth_rate"], f"dense{b}_layer{j + 1}", cfg)
-        x = CBAM(reduction_ratio=cfg["cbam_reduction_ratio"], name=f"dense{b}_cbam")(x)
-        if b < len(blocks):
-            x = _transition(x, f"transition{b}", cfg)
-    x = _relu(_bn(x, "exit_bn", cfg), "exit_relu")
-    x = _bn(_sepconv(x, cfg["exit_filters"], "exit_sepconv"), "exit_sepconv_bn", cfg)
-    x = _relu(x, "exit_sepconv_relu")
-    features = keras.layers.Identity(name="features")(x)
-    return _builder.classifier(
-        inputs,
-        features,
-        include_top=include_top,
-        num_classes=num_classes,
-        classifier_activation=classifier_activation,
-        dropout=dropout_rate,
-        name=name,
-        weights=weights,
-    )

@@ -45,6 +45,8 @@ recipe, not part of the model: the teacher is `kerasfer.models.ResNet50Teacher`,
 `tests/models/test_shufflenet.py`. Paper-vs-code notes: `docs/models.md`.
 """
 
+import functools
+
 import keras
 
 from kerasfer.layers.channel_shuffle import ChannelShuffle
@@ -103,21 +105,15 @@ def _stride2(size):
     return (size - 1) // 2 + 1
 
 
-def _check_input_shape(input_shape, min_size, need_pdwres=False):
-    h, w, c = _builder.check_input_shape(
-        input_shape,
-        min_size=min_size,
-        why="the network downsamples by 32: stem conv, max pooling and three stride-2 stages",
-    )
-    if need_pdwres:
-        sh, sw = _stride2(_stride2(h)), _stride2(_stride2(w))
-        if sh % 4 or sw % 4:
-            raise ValueError(
-                f"input_shape {tuple(input_shape)}: PDWRes needs the stem output ({sh}x{sw} here) to be a multiple "
-                "of 4 on each side, so that its four stride-2 quadrants line up with Stage 2's output; use a height "
-                "and width that are multiples of 16 (e.g. 224, 112, 64, 48)."
-            )
-    return h, w, c
+def _check_pdwres_alignment(input_shape):
+    h, w = int(input_shape[0]), int(input_shape[1])
+    sh, sw = _stride2(_stride2(h)), _stride2(_stride2(w))
+    if sh % 4 or sw % 4:
+        raise ValueError(
+            f"input_shape {tuple(input_shape)}: PDWRes needs the stem output ({sh}x{sw} here) to be a multiple "
+            "of 4 on each side, so that its four stride-2 quadrants line up with Stage 2's output; use a height "
+            "and width that are multiples of 16 (e.g. 224, 112, 64, 48)."
+        )
 
 
 def _conv_bn(x, filters, kernel_size, strides, name, relu=True):
@@ -163,67 +159,61 @@ def _inverted_residual(x, out_channels, strides, name, shuffle_method):
     return ChannelShuffle(groups=2, method=shuffle_method, name=f"{name}_shuffle")(x)
 
 
-def _shufflenet_v2(
+def _create(
     channels,
-    num_classes,
-    input_shape,
-    weights,
-    include_top,
-    include_preprocessing,
-    classifier_activation,
-    name,
+    *,
     normalization,
     shuffle_method,
-    pdwres=False,
+    stem_pool=True,
+    use_pdwres=False,
     pdwres_activation="relu6",
     head="fc",
-    head_kwargs=None,
-    min_size=32,
-    stem_pool=True,
+    head_hidden_units=None,
+    head_dropout_rate=0.0,
+    **shared,
 ):
-    num_classes = _builder.check_num_classes(num_classes)
-    _, _, c = _check_input_shape(input_shape, min_size, need_pdwres=pdwres)
-    if pdwres and not stem_pool:
+    """The family's builder: ShuffleNetV2 with the `channels` table, PDWRes and the head of LFER-LDL optional."""
+    skeleton = _builder.Skeleton(**shared)
+    if use_pdwres and not stem_pool:
         raise ValueError("stem_pool=False is not supported with PDWRes (it is sized for the pooled stem).")
-    _builder.check_weights(weights, name)
     if head not in ("fc", "mish"):
         raise ValueError(f"head must be 'fc' or 'mish', got {head!r}.")
-    inputs, x = _builder.image_input(
-        input_shape,
-        normalization=_normalization_stats(normalization, c) if include_preprocessing else None,
-        min_size=min_size,
+    inputs, x = skeleton.image_input(
+        functools.partial(_normalization_stats, normalization),
+        min_size=32,
+        why="the network downsamples by 32: stem conv, max pooling and three stride-2 stages",
     )
+    if use_pdwres:
+        _check_pdwres_alignment(skeleton.input_shape)
     x = _conv_bn(x, channels[0], 3, 2, "conv1")
     if stem_pool:
         x = keras.layers.ZeroPadding2D(1, name="maxpool_pad")(x)
         x = keras.layers.MaxPooling2D(3, strides=2, padding="valid", name="maxpool")(x)
     stem = x
-
-    x = stem
     for stage, (repeats, out_channels) in enumerate(zip(STAGE_REPEATS, channels[1:4], strict=True), start=2):
         for i in range(repeats):
             x = _inverted_residual(x, out_channels, 2 if i == 0 else 1, f"stage{stage}_unit{i + 1}", shuffle_method)
-        if stage == 2 and pdwres:
+        if stage == 2 and use_pdwres:
             local = PDWRes(depth_multiplier=channels[1] // channels[0], activation=pdwres_activation, name="pdwres")(
                 stem
             )
             x = keras.layers.Add(name="stage2_pdwres_add")([x, local])
     x = _conv_bn(x, channels[4], 1, 1, "conv5")
-    features = keras.layers.Identity(name="features")(x)
-    outputs = features
-    if include_top:
-        x = MishHead(**(head_kwargs or {}), name="mish_head")(features) if head == "mish" else features
-        outputs = _builder.top(
-            x,
-            num_classes=num_classes,
-            classifier_activation=classifier_activation,
-            pooling=None if head == "mish" else "avg",
-        )
-    return _builder.finish(inputs, outputs, name=name, weights=weights)
+    x = keras.layers.Identity(name="features")(x)
+    if head == "mish" and skeleton.include_top:
+        x = MishHead(hidden_units=head_hidden_units, dropout_rate=head_dropout_rate, name="mish_head")(x)
+    return skeleton.classifier(inputs, x, pooling=None if head == "mish" else "avg")
 
 
 def _width_key(width):
     return f"shufflenet_v2_x{str(float(width)).replace('.', '_')}"
+
+
+def _shufflenet_v2(width, *, name, **kwargs):
+    """`ShuffleNetV2`'s builder: the channel table of `width`, the registry key as the default name."""
+    if width not in WIDTH_CHANNELS:
+        raise ValueError(f"width must be one of {sorted(WIDTH_CHANNELS)}, got {width!r}.")
+    return _create(WIDTH_CHANNELS[width], name=name or _width_key(width), **kwargs)
 
 
 @_builder.shared_args(
@@ -232,6 +222,7 @@ def _width_key(width):
     include_top='add global average pooling and the Dense `"predictions"`; otherwise the model outputs the '
     'conv5 feature map (layer `"features"`).',
 )
+@_builder.variant(_shufflenet_v2)
 def ShuffleNetV2(
     width=1.0,
     num_classes=7,
@@ -269,21 +260,6 @@ def ShuffleNetV2(
     Returns:
         A `keras.Model`.
     """
-    if width not in WIDTH_CHANNELS:
-        raise ValueError(f"width must be one of {sorted(WIDTH_CHANNELS)}, got {width!r}.")
-    return _shufflenet_v2(
-        WIDTH_CHANNELS[width],
-        num_classes=num_classes,
-        input_shape=input_shape,
-        weights=weights,
-        include_top=include_top,
-        include_preprocessing=include_preprocessing,
-        classifier_activation=classifier_activation,
-        name=name or _width_key(width),
-        normalization=normalization,
-        shuffle_method=shuffle_method,
-        stem_pool=stem_pool,
-    )
 
 
 def _variant(width):
@@ -311,6 +287,7 @@ ShuffleNetV2x2_0 = _variant(2.0)
     include_top='add the head (`head`) and the Dense `"predictions"`; otherwise the model outputs the conv5 '
     'feature map (layer `"features"`).',
 )
+@_builder.variant(_create, LFER_LDL_CHANNELS)
 def LFERLDL(
     num_classes=7,
     input_shape=(224, 224, 3),
@@ -362,19 +339,3 @@ def LFERLDL(
     Returns:
         A `keras.Model`.
     """
-    return _shufflenet_v2(
-        LFER_LDL_CHANNELS,
-        num_classes=num_classes,
-        input_shape=input_shape,
-        weights=weights,
-        include_top=include_top,
-        include_preprocessing=include_preprocessing,
-        classifier_activation=classifier_activation,
-        name=name,
-        normalization=normalization,
-        shuffle_method=shuffle_method,
-        pdwres=use_pdwres,
-        pdwres_activation=pdwres_activation,
-        head=head,
-        head_kwargs={"hidden_units": head_hidden_units, "dropout_rate": head_dropout_rate},
-    )

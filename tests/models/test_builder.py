@@ -1,5 +1,7 @@
 """The shared builder skeleton: argument checks, the normalised input, the head and the docstrings."""
 
+import inspect
+
 import keras
 import numpy as np
 import pytest
@@ -98,3 +100,42 @@ def test_shared_args_fills_the_docstring():
     with pytest.raises(ValueError, match="exactly one"):
         _builder.shared_args()(undocumented)
     assert _builder.shared_args()(lambda: None).__doc__ is None  # python -OO: docstrings stripped
+
+
+def test_variant_keeps_the_explicit_signature_and_binds_by_name():
+    calls = []
+
+    def build(*args, **kwargs):
+        calls.append((args, kwargs))
+        return "model"
+
+    @_builder.variant(build, 18, stem="small")
+    def Net(num_classes=7, name="net", **kwargs):
+        """A variant."""
+
+    assert str(inspect.signature(Net)) == "(num_classes=7, name='net', **kwargs)"
+    assert (Net.__name__, Net.__doc__, Net.__module__) == ("Net", "A variant.", __name__)
+    assert Net(3, dropout=0.5) == "model"
+    assert calls == [((18,), {"stem": "small", "num_classes": 3, "name": "net", "dropout": 0.5})]
+
+    @_builder.variant(build)
+    def Strict(num_classes=7):
+        """No **kwargs."""
+
+    with pytest.raises(TypeError, match=r"^Strict\(\) got an unexpected keyword argument 'depth'"):
+        Strict(depth=3)
+
+
+def test_skeleton_owns_the_shared_arguments():
+    shared = dict(weights=None, include_preprocessing=False, classifier_activation=None, name="tiny")
+    with pytest.raises(ValueError, match="^tiny: num_classes"):
+        _builder.Skeleton(num_classes=0, input_shape=(8, 8, 1), include_top=True, named_errors=True, **shared)
+    skeleton = _builder.Skeleton(num_classes=3, input_shape=(8, 8, 1), include_top=True, **shared)
+    inputs, x = skeleton.image_input((0.0, 1.0), min_size=8)
+    assert x is inputs  # include_preprocessing=False
+    model = skeleton.classifier(inputs, x)
+    assert model.name == "tiny" and [layer.name for layer in model.layers] == ["image", "avgpool", "predictions"]
+    assert model.get_layer("predictions").activation.__name__ == "linear"
+    headless = _builder.Skeleton(num_classes=3, input_shape=(8, 8, 1), include_top=False, **shared)
+    inputs, x = headless.image_input((0.0, 1.0), min_size=8)
+    assert headless.top(x) is x

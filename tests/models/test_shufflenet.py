@@ -97,20 +97,20 @@ def test_stem_pool_false_halves_the_stride_with_the_same_weights():
     assert "maxpool" not in [layer.name for layer in built.layers]
     with pytest.raises(ValueError, match="stem_pool=False"):
         from kerasfer.models.shufflenet import WIDTH_CHANNELS
-        from kerasfer.models.shufflenet import _shufflenet_v2
+        from kerasfer.models.shufflenet import _create
 
-        _shufflenet_v2(
+        _create(
             WIDTH_CHANNELS[0.5],
-            7,
-            (48, 48, 3),
-            None,
-            True,
-            True,
-            "softmax",
-            "x",
-            "imagenet",
-            "concat",
-            pdwres=True,
+            num_classes=7,
+            input_shape=(48, 48, 3),
+            weights=None,
+            include_top=True,
+            include_preprocessing=True,
+            classifier_activation="softmax",
+            name="x",
+            normalization="imagenet",
+            shuffle_method="concat",
+            use_pdwres=True,
             stem_pool=False,
         )
 
