@@ -2,6 +2,8 @@
 
 import sys
 
+from kerasfer.data.align import DETECTORS
+
 
 def register(sub):
     p = sub.add_parser(
@@ -20,7 +22,7 @@ def register(sub):
     )
     p.add_argument("input_dir", help="folder of images (searched recursively)")
     p.add_argument("output_dir", help="where the aligned faces go (must not be inside INPUT_DIR)")
-    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "haar", "none"], help="face detector")
+    p.add_argument("--detector", default="mtcnn", choices=DETECTORS, help="face detector (default mtcnn)")
     p.add_argument("--size", type=int, default=112, help="output side in pixels (default 112)")
     p.add_argument("--margin", type=float, default=0.0, help="extra context per side, fraction of the face")
     p.add_argument("--min-face-size", type=int, default=20, help="smallest face side in pixels")

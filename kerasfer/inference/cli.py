@@ -4,6 +4,8 @@ import json
 import pathlib
 import sys
 
+from kerasfer.data.align import DEFAULT_DETECTOR
+from kerasfer.data.align import DETECTORS
 from kerasfer.inference.tta import TTA_MODES
 
 _IMAGE_CHUNK = 64  # images read, detected and classified together (one model call per chunk)
@@ -14,7 +16,7 @@ def register(sub):
         "predict",
         help="facial expressions in images, folders and videos (JSON/CSV)",
         description=(
-            "Detects faces (MTCNN by default), aligns them to the model's input and classifies their expression. "
+            "Detects faces (BlazeFace by default), aligns them to the model's input and classifies their expression. "
             "Folders are searched recursively for images and videos. Results go to stdout as JSON, or to --output "
             "(.json or .csv). Exit status: 0 ok, 1 some inputs could not be read (listed in the results), 2 error."
         ),
@@ -30,7 +32,7 @@ def register(sub):
     p.add_argument("--num-classes", type=int, help="classes of --model NAME (default: the builder's)")
     p.add_argument("--input-shape", help="input of --model NAME as H,W,C (default: the registry's)")
     p.add_argument("--labels", help="comma-separated class names (default: labels.txt by the model, else canonical)")
-    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "haar", "none"], help="face detector")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS, help="face detector")
     p.add_argument("--min-face-size", type=int, default=20, help="smallest face side in pixels")
     p.add_argument(
         "--margin", type=float, default=None,

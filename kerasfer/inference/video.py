@@ -1,7 +1,9 @@
 """Video analysis: detection every N frames, optical-flow box tracking in between, batched classification.
 
-For each processed frame the faces are aligned and classified in one model call. With `every_n_frames=N`, the
-detector runs on frames 0, N, 2N, ...; in between:
+For each processed frame the faces are aligned and classified in one model call. Decoding, detection (or
+tracking) and classification run in three threads a few frames apart (`overlap=True`, the default), which keeps
+two cores busy; the results are those of the one-thread loop (`overlap=False`), in frame order. With
+`every_n_frames=N`, the detector runs on frames 0, N, 2N, ...; in between:
 
 * `track=True` (default): each face is followed with pyramidal Lucas-Kanade optical flow (its five landmarks,
   or corner features inside the box for box-only detectors) and a RANSAC similarity fit, and classified again,
@@ -132,6 +134,100 @@ def open_writer(path, fps, frame_size_hw):
     return writer
 
 
+_QUEUE_FRAMES = 4  # frames waiting between two stages of the overlapped loop (bounded: memory stays flat)
+_END = object()
+
+
+class _Stage:
+    """Runs `iterable` in a daemon thread and hands its items over through a small queue, in order.
+
+    An exception in the thread is raised again, with its traceback, by the iteration that reaches it; `stop()`
+    makes the thread end at its next item (it never blocks on a full queue for good)."""
+
+    def __init__(self, iterable, name: str, maxsize: int = _QUEUE_FRAMES):
+        import queue
+        import threading
+
+        self._queue = queue.Queue(maxsize)
+        self._stopped = threading.Event()
+        self._iterable = iterable
+        self._thread = threading.Thread(target=self._work, name=f"kerasfer-video-{name}", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        import queue
+
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self):
+        try:
+            for item in self._iterable:
+                if not self._put((item, None)):
+                    return
+            self._put((_END, None))
+        except BaseException as e:  # noqa: BLE001 - handed to the consuming thread, which raises it
+            self._put((_END, e))
+
+    def __iter__(self):
+        while True:
+            item, error = self._queue.get()
+            if error is not None:
+                raise error
+            if item is _END:
+                return
+            yield item
+
+    def stop(self):
+        import queue
+
+        self._stopped.set()
+        while self._thread.is_alive():  # empty the queue so that a blocked put returns, then wait
+            try:
+                self._queue.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        self._thread.join()
+
+
+def _read_frames(cap, fps, max_frames):
+    """(index, frame BGR, frame RGB, time in s) for each frame OpenCV decodes, until the end or `max_frames`."""
+    import cv2
+
+    index = 0
+    while max_frames is None or index < max_frames:
+        ok, frame_bgr = cap.read()
+        if not ok or frame_bgr is None:
+            return
+        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB) if frame_bgr.ndim == 3 else _align.to_rgb(frame_bgr)
+        timestamp = index / fps if fps > 0 else float(cap.get(cv2.CAP_PROP_POS_MSEC) or 0.0) / 1000.0
+        yield index, frame_bgr, rgb, timestamp
+        index += 1
+
+
+def _find_faces(frames, fer, every_n_frames, tracker, timing):
+    """Adds the faces of each frame: detected (every `every_n_frames`), tracked (`tracker`) or None (skipped)."""
+    import cv2
+
+    for index, frame_bgr, rgb, timestamp in frames:
+        detect_now = index % every_n_frames == 0
+        faces = None
+        t0 = time.perf_counter()
+        if detect_now:
+            faces = fer.detect(rgb)
+            if tracker is not None:
+                tracker.reset(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY), faces)
+        elif tracker is not None:
+            faces = tracker.update(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY))
+        timing["detect"] += time.perf_counter() - t0
+        yield index, frame_bgr, rgb, timestamp, faces, detect_now
+
+
 def analyze_video(
     fer,
     source,
@@ -142,6 +238,7 @@ def analyze_video(
     output=None,
     progress: bool = True,
     max_frames: int | None = None,
+    overlap: bool = True,
 ) -> VideoResult:
     """Runs detection, alignment and classification over a video.
 
@@ -154,9 +251,13 @@ def analyze_video(
         output: also write the results to a `.json` or `.csv` file.
         progress: show a progress bar on stderr.
         max_frames: stop after this many frames.
+        overlap: decode, detect (or track) and classify in three threads, a few frames apart (OpenCV and LiteRT
+            release the GIL, so two cores work at once). The results are the same as with `overlap=False` (one
+            thread, frame after frame) and in frame order; an error in any stage is raised here.
 
     Returns:
-        A `VideoResult`.
+        A `VideoResult` (also when the video ends early: every frame decoded until then is in it). The annotated
+        video is closed whatever happens, with every frame processed so far.
     """
     import cv2
 
@@ -181,68 +282,65 @@ def analyze_video(
     if max_frames:
         total = min(total, max_frames) if total > 0 else max_frames
     bar = _align.Progress(total if total > 0 else None, desc="video", enabled=progress)
-    tracker = FlowTracker() if track else None
+    tracker = FlowTracker() if track and every_n_frames > 1 else None  # every frame detected: nothing to track
+    if overlap:
+        fer.detector  # noqa: B018 - build the detector here, not in a worker thread (clear errors, one build)
     writer = None
     frames, last = [], []
-    t_detect = t_classify = 0.0
+    timing = {"detect": 0.0}
+    t_classify = 0.0
     start = time.perf_counter()
-    index = 0
+    count = 0
     size = None
+    stages = []
     try:
-        while max_frames is None or index < max_frames:
-            ok, frame_bgr = cap.read()
-            if not ok or frame_bgr is None:
-                break
+        stream = _read_frames(cap, fps, max_frames)
+        if overlap:
+            stream = _Stage(stream, "decode")
+            stages.append(stream)
+        stream = _find_faces(stream, fer, every_n_frames, tracker, timing)
+        if overlap:
+            stream = _Stage(stream, "detect")
+            stages.append(stream)
+        for index, frame_bgr, rgb, timestamp, faces, detected in stream:
             if size is None:
                 size = frame_bgr.shape[:2]
                 if annotate is not None:
                     writer = open_writer(annotate, fps, size)
-            rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB) if frame_bgr.ndim == 3 else _align.to_rgb(frame_bgr)
-            timestamp = index / fps if fps > 0 else float(cap.get(cv2.CAP_PROP_POS_MSEC) or 0.0) / 1000.0
-            detect_now = index % every_n_frames == 0
-            faces = None
-            if detect_now:
-                t0 = time.perf_counter()
-                faces = fer.detect(rgb)
-                t_detect += time.perf_counter() - t0
-                if tracker is not None:
-                    tracker.reset(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY), faces)
-            elif tracker is not None:
-                t0 = time.perf_counter()
-                faces = tracker.update(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY))
-                t_detect += time.perf_counter() - t0
             if faces is not None:
                 t0 = time.perf_counter()
                 results = []
                 if faces:
                     probs = fer.classify_inputs(fer.to_model_input(fer.align(rgb, faces)))
                     results = [
-                        FaceResult(f.box, f.landmarks, f.score, p, fer.labels, tracked=not detect_now)
+                        FaceResult(f.box, f.landmarks, f.score, p, fer.labels, tracked=not detected)
                         for f, p in zip(faces, probs)
                     ]
                 t_classify += time.perf_counter() - t0
-                frames.append(FrameResult(index, timestamp, results, detected=detect_now))
+                frames.append(FrameResult(index, timestamp, results, detected=detected))
                 last = results
             if writer is not None:
-                writer.write(_draw(frame_bgr.copy(), last))
-            index += 1
+                writer.write(_draw(frame_bgr, last))  # the frame is not used after this
+            count += 1
             bar.update()
     finally:
+        for stage in reversed(stages):  # the consumers first: the decoder is idle before the capture goes
+            stage.stop()
         cap.release()
         if writer is not None:
             writer.release()
         bar.close()
-    if index == 0:
+    if count == 0:
         raise ValueError(f"No frame could be read from {name}.")
     result = VideoResult(
         source=name,
         fps=fps,
         frame_size=tuple(size),
-        frames_read=index,
+        frames_read=count,
         frames=frames,
         labels=fer.labels,
         seconds=time.perf_counter() - start,
-        detect_seconds=t_detect,
+        detect_seconds=timing["detect"],
         classify_seconds=t_classify,
     )
     if output is not None:
