@@ -11,6 +11,17 @@ import os
 import sys
 
 
+def file_sha256(path) -> str:
+    """The SHA-256 hex digest of a file, read in 1 MiB blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class UserError(ValueError):
     """A problem with what the user asked for (the command line exits 2); its message names the problem."""
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import json
 import os
 import pathlib
@@ -32,6 +31,8 @@ import platform
 import shlex
 import subprocess
 import sys
+
+from kerasfer.paths import file_sha256
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -53,14 +54,6 @@ DATA_TERMS = {
 def _run(cmd: list[str]) -> None:
     print("$", " ".join(shlex.quote(c) for c in cmd), flush=True)
     subprocess.run(cmd, check=True, cwd=ROOT)
-
-
-def _sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, pathlib.Path]:
@@ -114,7 +107,7 @@ def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, p
         "file": weights_path.name,
         "dtype": "float16" if half else "float32",
         "size_bytes": weights_path.stat().st_size,
-        "sha256": _sha256(weights_path),
+        "sha256": file_sha256(weights_path),
         "build": {"num_classes": num_classes, "input_shape": input_shape, **model_kwargs},
         "labels": labels,
         "preprocessing": {

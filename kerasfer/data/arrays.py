@@ -179,18 +179,10 @@ def export_arrays(
             )
         if report:
             report(f"{_count(split, len(images), total)} read; writing {path} ({encoding})")
-        tmp = path.with_name(path.name + ".tmp.npz")
         stacked = np.stack(images).astype(np.uint8)
         extra = {"ids": _example_ids(dataset, split, np.asarray(labels), data_dir)} if ids else {}
-        try:
-            if encoding == "webp":
-                np.savez(tmp, labels=np.asarray(labels), class_names=names, **extra, **_encode_webp(stacked))
-            else:
-                np.savez_compressed(tmp, images=stacked, labels=np.asarray(labels), class_names=names, **extra)
-            os.replace(tmp, path)  # never a half-written file under the real name
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        encoded = _encode_webp(stacked) if encoding == "webp" else {"images": stacked}
+        _save_npz(path, {"labels": np.asarray(labels), "class_names": names, **extra, **encoded}, encoding != "webp")
         written.append((split, path, len(images)))
         if report:
             report(f"{split}: wrote {len(images):,} examples in {time.perf_counter() - start:.1f} s")
@@ -275,6 +267,18 @@ def _builder_with_ids(dataset: str, data_dir=None):
     return builder
 
 
+def _save_npz(path: pathlib.Path, fields: dict, compress: bool) -> None:
+    """Writes an array file through a temporary name: never a half-written file under the real one. Raw uint8
+    images are zlib-compressed; WebP bytes are stored as they are (already compressed)."""
+    tmp = path.with_name(path.name + ".tmp.npz")
+    try:
+        (np.savez_compressed if compress else np.savez)(tmp, **fields)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _read_npz(path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -342,13 +346,7 @@ def subset_arrays(path, count: int, seed: int = 0, out=None) -> pathlib.Path:
     fields = {k: v[keep] for k, v in data.items() if k in ("labels", "ids")}
     fields.update(class_names=data["class_names"], **images)
     dst = pathlib.Path(out) if out is not None else path
-    tmp = dst.with_name(dst.name + ".tmp.npz")
-    try:
-        (np.savez_compressed if raw else np.savez)(tmp, **fields)
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    _save_npz(dst, fields, raw)
     return dst
 
 
@@ -435,13 +433,7 @@ def ferplus_from_fer2013(
         if not keep:
             raise ValueError(f"{dataset}/{split}: no image of {src} keeps a label under the {rule} rule.")
         images, raw = _take(data, np.asarray(keep, np.int64))
-        tmp = dst.with_name(dst.name + ".tmp.npz")
         fields = {"labels": np.asarray(labels, np.int32), "class_names": names, "ids": np.asarray(ids), **images}
-        try:
-            (np.savez_compressed if raw else np.savez)(tmp, **fields)
-            os.replace(tmp, dst)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        _save_npz(dst, fields, raw)
         written.append((split, dst, len(keep)))
     return written

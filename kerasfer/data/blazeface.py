@@ -35,13 +35,13 @@ maps all five onto the ArcFace template like MTCNN's points.
 from __future__ import annotations
 
 import collections
-import hashlib
 import pathlib
 import threading
 
 import numpy as np
 
-from kerasfer.data import align as _align
+from kerasfer.data import faces as _faces
+from kerasfer.paths import file_sha256  # noqa: F401  (the vendored file's check)
 
 MODEL_DIR = pathlib.Path(__file__).resolve().parent / "detectors"
 MODEL_PATH = MODEL_DIR / "blazeface_short_range.tflite"
@@ -57,7 +57,7 @@ ANCHOR_LAYERS = ((8, 2), (16, 6))
 
 # The ArcFace template's mouth width over its eye distance (about 0.828): the mouth corners we put on either side
 # of BlazeFace's mouth centre, along the eye line.
-_T = _align.ARCFACE_TEMPLATE_112.astype(np.float64)
+_T = _faces.ARCFACE_TEMPLATE_112.astype(np.float64)
 MOUTH_TO_EYE_RATIO = float(np.linalg.norm(_T[4] - _T[3]) / np.linalg.norm(_T[1] - _T[0]))
 _RAW_SCORE_CLIP = 100.0
 _INTERPRETER_CACHE_SIZE = 12  # input shapes kept allocated per detector (one video needs two or three)
@@ -149,14 +149,6 @@ def five_landmarks(keypoints: np.ndarray) -> np.ndarray:
     eye_l, eye_r, mouth = kp[0], kp[1], kp[3]
     half = 0.5 * MOUTH_TO_EYE_RATIO * (eye_r - eye_l)
     return np.stack([eye_l, eye_r, kp[2], mouth - half, mouth + half]).astype(np.float32)
-
-
-def file_sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def pyramid_scales(image_hw, min_face_size: float, max_side: int | None = 1280, max_scale: float = 1.0):
@@ -296,7 +288,7 @@ class BlazeFaceDetector:
         """
         import cv2
 
-        image = _align.to_rgb(image)
+        image = _faces.to_rgb(image)
         h, w = image.shape[:2]
         found = []
         level, level_scale = image, 1.0
@@ -313,13 +305,13 @@ class BlazeFaceDetector:
             return boxes, keypoints, scores
         return weighted_nms(boxes, keypoints, scores, self.iou_threshold)
 
-    def __call__(self, image) -> list[_align.Face]:
-        image = _align.to_rgb(image)
+    def __call__(self, image) -> list[_faces.Face]:
+        image = _faces.to_rgb(image)
         h, w = image.shape[:2]
         faces = []
         for box, kp, score in zip(*self.detect_keypoints(image)):
-            clipped = _align.clip_box((box[0], box[1], box[2] - box[0], box[3] - box[1]), (h, w))
+            clipped = _faces.clip_box((box[0], box[1], box[2] - box[0], box[3] - box[1]), (h, w))
             if clipped is None or min(clipped[2], clipped[3]) < self.min_face_size * 0.5:
                 continue
-            faces.append(_align.Face(box=clipped, landmarks=five_landmarks(kp), score=float(score)))
-        return _align.sort_faces(faces)
+            faces.append(_faces.Face(box=clipped, landmarks=five_landmarks(kp), score=float(score)))
+        return _faces.sort_faces(faces)

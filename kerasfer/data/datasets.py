@@ -52,6 +52,7 @@ import time
 import numpy as np
 
 from kerasfer.data.labels import label_names
+from kerasfer.paths import file_sha256 as _sha256
 
 logger = logging.getLogger("kerasfer.data")
 
@@ -100,14 +101,6 @@ def _is_manual(builder) -> bool:
 
 def _instructions(builder) -> str:
     return (getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", "") or "").strip()
-
-
-def _sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _fingerprint(path, cache) -> dict:
