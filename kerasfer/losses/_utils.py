@@ -30,6 +30,13 @@ def check_finite(x, what):
         raise ValueError(f"{what} contains {bad} NaN/Inf value(s).")
 
 
+def check_choice(value, choices, what):
+    """`value` when it is one of `choices`; else a ValueError naming `what` and the choices."""
+    if value not in choices:
+        raise ValueError(f"{what} must be one of {tuple(choices)}, got {value!r}.")
+    return value
+
+
 def check_labels(labels, num_classes, what="labels"):
     """Raises `ValueError` when concrete integer `labels` are not in `[0, num_classes)`."""
     value = concrete(labels)

@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 from kerasfer.api_export import kerasfer_export
+from kerasfer.losses._utils import check_choice
 from kerasfer.losses._utils import check_finite
 from kerasfer.losses._utils import check_labels
 from kerasfer.losses._utils import concrete
@@ -22,8 +23,7 @@ NORMALIZE_EPSILON = 1e-12  # as torch.nn.functional.normalize
 
 
 def _check_mode(mode):
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
+    return check_choice(mode, MODES, "mode")
 
 
 def _pool(features):

@@ -28,6 +28,13 @@ def _alpha_vector(alpha, num_classes):
     return float(alpha)
 
 
+def _check_gamma(gamma) -> float:
+    gamma = float(gamma)
+    if not gamma >= 0:
+        raise ValueError(f"gamma must be >= 0, got {gamma}.")
+    return gamma
+
+
 @kerasfer_export("kerasfer.losses.categorical_focal_loss")
 def categorical_focal_loss(y_true, y_pred, alpha=None, gamma=2.0, from_logits=False, label_smoothing=0.0):
     """Per-sample `-sum_c alpha_c t_c (1 - p_c)^gamma log p_c`.
@@ -44,8 +51,7 @@ def categorical_focal_loss(y_true, y_pred, alpha=None, gamma=2.0, from_logits=Fa
         from_logits: whether `y_pred` holds logits.
         label_smoothing: smooths the targets towards uniform before the loss.
     """
-    if gamma < 0:
-        raise ValueError(f"gamma must be >= 0, got {gamma}.")
+    gamma = _check_gamma(gamma)
     y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
     check_finite(y_pred, "y_pred")
     targets, valid = dense_targets(ops.convert_to_tensor(y_true), y_pred)
@@ -78,8 +84,7 @@ def binary_focal_loss(y_true, y_pred, gamma=2.0, alpha=None, from_logits=False):
     Returns:
         Values with the last axis reduced (per sample for `(B, K)` inputs).
     """
-    if gamma < 0:
-        raise ValueError(f"gamma must be >= 0, got {gamma}.")
+    gamma = _check_gamma(gamma)
     y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
     y_true = ops.cast(ops.convert_to_tensor(y_true), "float32")
     if tuple(y_true.shape) != tuple(y_pred.shape):
@@ -132,11 +137,9 @@ class CategoricalFocalLoss(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.alpha = [float(a) for a in alpha] if isinstance(alpha, list | tuple) else alpha
         self.alpha = float(self.alpha) if isinstance(self.alpha, int | float) else self.alpha
-        self.gamma = float(gamma)
+        self.gamma = _check_gamma(gamma)
         self.from_logits = bool(from_logits)
         self.label_smoothing = float(label_smoothing)
-        if self.gamma < 0:
-            raise ValueError(f"gamma must be >= 0, got {gamma}.")
 
     def call(self, y_true, y_pred):
         return categorical_focal_loss(y_true, y_pred, self.alpha, self.gamma, self.from_logits, self.label_smoothing)
@@ -182,11 +185,9 @@ class BinaryFocalLoss(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.gamma = float(gamma)
+        self.gamma = _check_gamma(gamma)
         self.alpha = None if alpha is None else float(alpha)
         self.from_logits = bool(from_logits)
-        if self.gamma < 0:
-            raise ValueError(f"gamma must be >= 0, got {gamma}.")
 
     def call(self, y_true, y_pred):
         return binary_focal_loss(y_true, y_pred, self.gamma, self.alpha, self.from_logits)

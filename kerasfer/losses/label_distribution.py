@@ -13,6 +13,7 @@ import keras
 from keras import ops
 
 from kerasfer.api_export import kerasfer_export
+from kerasfer.losses._utils import check_choice
 from kerasfer.losses._utils import check_finite
 from kerasfer.losses._utils import dense_targets
 from kerasfer.losses._utils import log_probs
@@ -36,8 +37,7 @@ def label_distribution_kl(y_true, y_pred, from_logits=False, mode="kl"):
         from_logits: whether `y_pred` holds logits.
         mode: `"kl"`, `"cross_entropy"` or `"efficientface"`.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
+    check_choice(mode, MODES, "mode")
     y_pred = ops.cast(ops.convert_to_tensor(y_pred), "float32")
     check_finite(y_pred, "y_pred")
     targets, valid = dense_targets(ops.convert_to_tensor(y_true), y_pred)
@@ -77,8 +77,7 @@ class LabelDistributionKL(keras.losses.Loss):
 
     def __init__(self, from_logits=False, mode="kl", reduction="sum_over_batch_size", name="ldl_kl", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
+        check_choice(mode, MODES, "mode")
         self.from_logits = bool(from_logits)
         self.mode = mode
 
