@@ -63,31 +63,39 @@ def time_invoke(model, num_threads: int = 1, use_xnnpack: bool = True, runs: int
     Returns:
         dict with `median_ms`, `p90_ms`, `mean_ms`, `min_ms`, `runs`, `delegated`.
     """
-    from kerasfer.inference.runners import TFLiteRunner
-
     if runs < 1 or warmup < 0:
         raise ValueError(f"runs must be >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}.")
+    runner = _ready_runner(model, num_threads, use_xnnpack, warmup, seed)
+    ms = _invoke_ms(runner, runs, min_time_s)
+    return {**_summary(ms), "delegated": runner.delegated}
+
+
+def _ready_runner(model, num_threads, use_xnnpack, warmup, seed):
+    """A `TFLiteRunner` with a random raw-pixel image set and `warmup` invocations done."""
+    from kerasfer.inference.runners import TFLiteRunner
+
     runner = TFLiteRunner(model, num_threads=num_threads, use_xnnpack=use_xnnpack)
-    rng = np.random.default_rng(seed)
-    image = rng.uniform(0, 255, runner.input_shape).astype(np.float32)
-    runner.set_input(image)
+    runner.set_input(np.random.default_rng(seed).uniform(0, 255, runner.input_shape).astype(np.float32))
     for _ in range(warmup):
         runner.invoke()
+    return runner
+
+
+def _invoke_ms(runner, runs, min_time_s=0.0) -> np.ndarray:
+    """Milliseconds of at least `runs` timed invocations (more until `min_time_s` has passed)."""
     times = []
     start = time.perf_counter()
     while len(times) < runs or time.perf_counter() - start < min_time_s:
         t0 = time.perf_counter()
         runner.invoke()
         times.append(time.perf_counter() - t0)
-    ms = np.asarray(times) * 1e3
-    return {
-        "median_ms": float(np.median(ms)),
-        "p90_ms": float(np.percentile(ms, 90)),
-        "mean_ms": float(ms.mean()),
-        "min_ms": float(ms.min()),
-        "runs": int(len(ms)),
-        "delegated": runner.delegated,
-    }
+    return np.asarray(times) * 1e3
+
+
+def _summary(ms) -> dict:
+    ms = np.asarray(ms)
+    return {"median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)), "mean_ms": float(ms.mean()),
+            "min_ms": float(ms.min()), "runs": int(len(ms))}  # fmt: skip
 
 
 def benchmark(model, threads=(1, 2), xnnpack=(True, False), runs: int = 100, warmup: int = 10,
@@ -126,6 +134,59 @@ def benchmark(model, threads=(1, 2), xnnpack=(True, False), runs: int = 100, war
     return rows
 
 
+def interleaved(models, num_threads: int = 1, use_xnnpack: bool = True, rounds: int = 15, runs: int = 15,
+                warmup: int = 10, seed: int = 0) -> list:  # fmt: skip
+    """Times several `.tflite` models in turn, for ratios that one run can be trusted with.
+
+    Timing one model after another lets a change of machine load (another process, CPU
+    frequency) fall on one model only. Here every round times `runs` invocations of each
+    model in turn, and a model's figure is the median of its round medians, so a load change
+    shifts every model alike.
+
+    Args:
+        models: `{label: .tflite path or bytes}` (or a list of paths, labelled by file name).
+        num_threads / use_xnnpack: the interpreter setting, the same for every model.
+        rounds: how many times each model is timed in turn.
+        runs: invocations per model and round.
+        warmup: untimed invocations of each model first.
+
+    Returns:
+        One row per model, as `benchmark`'s (`median_ms` is the median of round medians,
+        `p90_ms` / `min_ms` over all invocations), plus `rounds` and `ratio`: the median
+        over rounds of this model's round median divided by the first model's in the same
+        round (the first model is the reference, ratio 1.0).
+    """
+    if rounds < 1 or runs < 1 or warmup < 0:
+        raise ValueError(f"rounds and runs must be >= 1 and warmup >= 0, got {rounds}, {runs}, {warmup}.")
+    if not isinstance(models, dict):
+        models = {os.path.splitext(os.path.basename(os.fspath(m)))[0]: m for m in models}
+    if not models:
+        raise ValueError("interleaved() needs at least one model.")
+    runners, info = {}, {}
+    for label, model in models.items():
+        if isinstance(model, bytes | bytearray):
+            info[label] = {"size_bytes": len(model), "quantization": None}
+        else:
+            path = os.fspath(model)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"No .tflite file at {path!r}.")
+            info[label] = {"size_bytes": os.path.getsize(path), "quantization": _quantization_from_metadata(path)}
+        runners[label] = _ready_runner(model, num_threads, use_xnnpack, warmup, seed)
+    samples = {label: [] for label in runners}
+    for _ in range(rounds):
+        for label, runner in runners.items():
+            samples[label].append(_invoke_ms(runner, runs))
+    medians = {label: np.asarray([np.median(r) for r in rs]) for label, rs in samples.items()}
+    first = next(iter(medians.values()))
+    rows = []
+    for label, runner in runners.items():
+        row = {"model": label, **info[label], "threads": int(num_threads), "xnnpack": bool(use_xnnpack)}
+        row.update(_summary(np.concatenate(samples[label])), median_ms=float(np.median(medians[label])))
+        row.update(delegated=runner.delegated, rounds=int(rounds), ratio=float(np.median(medians[label] / first)))
+        rows.append(row)
+    return rows
+
+
 def _quantization_from_metadata(path):
     try:
         from kerasfer.export import flatbuffer
@@ -147,17 +208,21 @@ def where_it_stands(median_ms: float) -> str:
 
 
 def format_table(rows) -> str:
-    """Markdown table of benchmark rows."""
-    lines = [
-        "| model | quant | size (bytes) | threads | XNNPACK | median ms | p90 ms | vs fer 0.51 ms / facex 25 ms |",
-        "|---|---|---:|---:|---|---:|---:|---|",
-    ]
+    """Markdown table of benchmark rows (with a ratio column for `interleaved` rows)."""
+    ratio = any("ratio" in r for r in rows)
+    head = "| model | quant | size (bytes) | threads | XNNPACK | median ms | p90 ms |"
+    rule = "|---|---|---:|---:|---|---:|---:|"
+    if ratio:
+        head, rule = head + " ratio to the first |", rule + "---:|"
+    lines = [head + " vs fer 0.51 ms / facex 25 ms |", rule + "---|"]
     for r in rows:
-        lines.append(
+        cells = (
             f"| `{r['model']}` | {r.get('quantization') or '-'} | {r['size_bytes']:,} | {r['threads']} | "
-            f"{'on' if r['xnnpack'] else 'off'} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} | "
-            f"{where_it_stands(r['median_ms'])} |"
+            f"{'on' if r['xnnpack'] else 'off'} | {r['median_ms']:.3f} | {r['p90_ms']:.3f} |"
         )
+        if ratio:
+            cells += f" {r['ratio']:.2f} |" if "ratio" in r else " - |"
+        lines.append(f"{cells} {where_it_stands(r['median_ms'])} |")
     return "\n".join(lines)
 
 
@@ -180,6 +245,7 @@ __all__ = [
     "REFERENCE_LATENCY_MS",
     "benchmark",
     "format_table",
+    "interleaved",
     "machine_info",
     "time_invoke",
     "where_it_stands",

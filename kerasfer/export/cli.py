@@ -27,6 +27,10 @@ import os
 import sys
 
 AGREEMENT_TARGET = 0.99
+FLOAT_OPS_HELP = (
+    "int8 only: TFLite ops kept in float32 inside the int8 model (selective quantization), e.g. PRELU HARD_SWISH; "
+    "needs --io-type float32"
+)
 
 
 def register(sub) -> None:
@@ -49,6 +53,7 @@ def register(sub) -> None:
         help="variants to export (default fp32 fp16)",
     )  # fmt: skip
     p.add_argument("--io-type", default="float32", choices=["float32", "int8", "uint8"], help="int8 model I/O type")
+    p.add_argument("--float-ops", nargs="+", default=(), metavar="OP", help=FLOAT_OPS_HELP)
     p.add_argument("--eval-dataset", help="`.npz` (images, labels) or DATASET[:SPLIT], e.g. fer2013:validation")
     p.add_argument("--num-eval", type=int, default=500, help="evaluation images (default 500)")
     p.add_argument("--representative-dataset", help="int8 calibration data (same formats; default: the train split)")
@@ -76,6 +81,12 @@ def register(sub) -> None:
     b.add_argument("--runs", type=int, default=100)
     b.add_argument("--warmup", type=int, default=10)
     b.add_argument("--min-time", type=float, default=0.0, help="keep timing at least this many seconds")
+    b.add_argument("--float-ops", nargs="+", default=(), metavar="OP", help=FLOAT_OPS_HELP + " (--models)")
+    b.add_argument(
+        "--rounds", type=int, default=1,
+        help="time the files in turn, this many rounds of --runs each, and add each one's ratio to the first "
+        "(default 1: one file after the other)",
+    )  # fmt: skip
     b.add_argument("--json", help="write the rows and the machine to this JSON file")
     b.add_argument("--out", default="exported", help="for --models: folder for the .tflite files")
     b.set_defaults(func=run_bench)
@@ -167,7 +178,7 @@ def run_export(args) -> int:
         kw = {}
         if q == "int8":  # calibrate on every image loaded (the config's own cap is 200)
             kw = {"inference_input_type": args.io_type, "inference_output_type": args.io_type,
-                  "quantization_steps": len(rep)}  # fmt: skip
+                  "quantization_steps": len(rep), "float_ops": args.float_ops}  # fmt: skip
         result = tflite.export_tflite(model, path, q, representative_data=rep, labels=loaded.labels, progress=say, **kw)
         row = {
             "quantization": q,
@@ -268,8 +279,15 @@ def run_bench(args) -> int:
         check_output_file(args.json, suffixes=(".json",), flag="--json")
     if args.models:
         files += _export_for_bench(args)
+    if args.rounds < 1:
+        raise ValueError(f"--rounds must be >= 1, got {args.rounds}.")
     rows = []
-    for f in files:
+    if args.rounds > 1:
+        for n in args.threads:
+            for x in args.xnnpack:
+                rows += bench.interleaved(files, num_threads=n, use_xnnpack=x == "on", rounds=args.rounds,
+                                          runs=args.runs, warmup=args.warmup)  # fmt: skip
+    for f in files if args.rounds == 1 else ():
         rows += bench.benchmark(
             f,
             threads=args.threads,
@@ -307,7 +325,8 @@ def _export_for_bench(args) -> list:
         rep = rng.uniform(0, 255, (16, *shape)).astype(np.float32)
         for q in args.quantization:
             path = os.path.join(args.out, f"{model.name}_{q}.tflite")
-            tflite.export_tflite(model, path, q, representative_data=rep if q == "int8" else None, count_macs=False)
+            kw = {"representative_data": rep, "float_ops": args.float_ops} if q == "int8" else {}
+            tflite.export_tflite(model, path, q, count_macs=False, **kw)
             paths.append(path)
         keras.backend.clear_session()
     return paths

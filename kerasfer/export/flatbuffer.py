@@ -58,6 +58,11 @@ def builtin_code(name: str) -> int:
     return getattr(schema().BuiltinOperator, name)
 
 
+def is_builtin(name: str) -> bool:
+    """True when `name` is a builtin operator name of the TFLite schema (`"PRELU"`)."""
+    return isinstance(name, str) and name.isupper() and hasattr(schema().BuiltinOperator, name)
+
+
 @dataclasses.dataclass
 class Tensor:
     """One tensor of a subgraph.

@@ -66,9 +66,12 @@ def _prelu_layers(model) -> list:
 
 
 @contextlib.contextmanager
-def integer_friendly_activations(model):
+def integer_friendly_activations(model, prelu: bool = True, hard_swish: bool = True):
     """While active, calls of `model`'s PReLU layers and of coordinate attention's hard swish
     trace as the integer-friendly forms above. Restores everything on exit.
+
+    `prelu=False` / `hard_swish=False` leave that activation as it is (for an op kept in float
+    by selective quantization, `QuantizationConfig.float_ops`).
 
     Only meant around the tracing of a graph for int8 conversion: it patches
     `keras.layers.PReLU.call` (for the layers of `model` only; other PReLU layers run as
@@ -77,7 +80,7 @@ def integer_friendly_activations(model):
     from kerasfer.layers import coordinate_attention
 
     coefficients = {}
-    for layer in _prelu_layers(model):
+    for layer in _prelu_layers(model) if prelu else ():
         if not layer.built:
             continue
         try:
@@ -94,7 +97,8 @@ def integer_friendly_activations(model):
         return decomposed_prelu(inputs, *found)
 
     keras.layers.PReLU.call = call
-    coordinate_attention.h_swish = unfused_hard_swish
+    if hard_swish:
+        coordinate_attention.h_swish = unfused_hard_swish
     try:
         yield
     finally:

@@ -61,6 +61,13 @@ class QuantizationConfig:
         rewrite_activations: int8 mode only: trace PReLU and hard swish as the equivalent ops
             XNNPACK runs in int8 (`kerasfer.export.int8_rewrite`; default True). Without it
             each int8 PRELU / HARD_SWISH runs outside XNNPACK and LFNSB int8 is slower than fp32.
+            An activation named in `float_ops` is not rewritten.
+        float_ops: int8 mode only: TFLite builtin op names (`"PRELU"`, `"HARD_SWISH"`, ...) kept
+            in float32 inside the int8 model (selective quantization): each such op gets a
+            DEQUANTIZE before it and a QUANTIZE after it, both of which XNNPACK runs. On the
+            x86 CPUs measured, keeping PRELU in float makes int8 MobileFaceNet faster than the
+            all-integer rewrite (see `tflite/README.md`). Needs float32 model I/O; the model is
+            then no longer all-integer, so NPUs that take integer graphs only reject it.
 
     Example:
     >>> cfg = QuantizationConfig.for_int8(images, inference_input_type="uint8")
@@ -74,6 +81,7 @@ class QuantizationConfig:
     inference_output_type: str = "float32"
     allow_float_fallback: bool = False
     rewrite_activations: bool = True
+    float_ops: tuple = ()
 
     def __post_init__(self):
         if self.mode not in QUANTIZATIONS:
@@ -90,6 +98,7 @@ class QuantizationConfig:
             raise ValueError("int8 quantization needs representative_data (model inputs: raw [0, 255] pixels).")
         if int(self.quantization_steps) < 1:
             raise ValueError(f"quantization_steps must be >= 1, got {self.quantization_steps}.")
+        self.float_ops = _check_float_ops(self.float_ops, self)
 
     @classmethod
     def for_float32(cls) -> QuantizationConfig:
@@ -112,6 +121,7 @@ class QuantizationConfig:
         inference_output_type: str = "float32",
         allow_float_fallback: bool = False,
         rewrite_activations: bool = True,
+        float_ops: Iterable[str] = (),
     ) -> QuantizationConfig:
         return cls(
             mode="int8",
@@ -121,6 +131,7 @@ class QuantizationConfig:
             inference_output_type=inference_output_type,
             allow_float_fallback=allow_float_fallback,
             rewrite_activations=rewrite_activations,
+            float_ops=float_ops,
         )
 
     @classmethod
@@ -147,6 +158,8 @@ class QuantizationConfig:
                 allow_float_fallback=bool(self.allow_float_fallback),
                 rewrite_activations=bool(self.rewrite_activations),
             )
+            if self.float_ops:
+                out["float_ops"] = list(self.float_ops)
         return out
 
     def set_converter_with_quantization(self, converter, input_shape) -> None:
@@ -168,11 +181,52 @@ class QuantizationConfig:
 
             converter.representative_dataset = gen
             ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            if self.allow_float_fallback:
+            if self.allow_float_fallback or self.float_ops:
                 ops.append(tf.lite.OpsSet.TFLITE_BUILTINS)
             converter.target_spec.supported_ops = ops
             converter.inference_input_type = getattr(tf, self.inference_input_type)
             converter.inference_output_type = getattr(tf, self.inference_output_type)
+
+    def run_converter(self, converter) -> bytes:
+        """Converts with `converter` (set up by `set_converter_with_quantization`).
+
+        With `float_ops`, quantizes through TensorFlow's `QuantizationDebugger`, whose
+        `denylisted_ops` keep those ops in float32 (the public route to selective quantization).
+        """
+        if not self.float_ops:
+            return converter.convert()
+        import tensorflow as tf
+
+        with warnings.catch_warnings():  # the debugger checks its debug model with the deprecated tf.lite.Interpreter
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated", category=UserWarning)
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                converter=converter,
+                debug_dataset=converter.representative_dataset,
+                debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(self.float_ops)),
+            )
+            return debugger.get_nondebug_quantized_model()
+
+
+def _check_float_ops(float_ops, config) -> tuple:
+    """`float_ops` as a tuple of upper-case builtin op names; raises on a bad name or combination."""
+    if isinstance(float_ops, str):
+        float_ops = (float_ops,)
+    names = tuple(dict.fromkeys(str(op).strip().upper() for op in (float_ops or ())))
+    if not names:
+        return ()
+    if config.mode != "int8":
+        raise ValueError(f"float_ops={list(names)} applies to int8 quantization only (got {config.mode!r}).")
+    from kerasfer.export import flatbuffer
+
+    unknown = [op for op in names if not flatbuffer.is_builtin(op)]
+    if unknown:
+        raise ValueError(f"float_ops: {unknown} are not TFLite builtin op names (e.g. PRELU, HARD_SWISH, MEAN).")
+    if config.inference_input_type != "float32" or config.inference_output_type != "float32":
+        raise ValueError(
+            "float_ops needs float32 model I/O: a model with float ops inside is not all-integer, "
+            f"so integer I/O ({config.inference_input_type} / {config.inference_output_type}) buys nothing."
+        )
+    return names
 
 
 def _iter_source(data):
@@ -288,7 +342,7 @@ def convert(
         representative_data: calibration images for `"int8"` (see `QuantizationConfig`).
         reparameterize: fuse re-param blocks first (`kerasfer.export.reparam`); default True.
         **quantization_kwargs: int8 options (`inference_input_type`, `inference_output_type`,
-            `quantization_steps`, `allow_float_fallback`, `rewrite_activations`).
+            `quantization_steps`, `allow_float_fallback`, `rewrite_activations`, `float_ops`).
 
     Returns:
         The flatbuffer bytes.
@@ -311,10 +365,11 @@ def convert(
     def serve(image):
         return model(image, training=False)
 
-    if config.mode == "int8" and config.rewrite_activations:
+    rewrite = {"prelu": "PRELU" not in config.float_ops, "hard_swish": "HARD_SWISH" not in config.float_ops}
+    if config.mode == "int8" and config.rewrite_activations and any(rewrite.values()):
         from kerasfer.export.int8_rewrite import integer_friendly_activations
 
-        tracing = integer_friendly_activations(model)
+        tracing = integer_friendly_activations(model, **rewrite)
     else:
         tracing = contextlib.nullcontext()
     try:
@@ -322,7 +377,7 @@ def convert(
             frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
         converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], model)
         config.set_converter_with_quantization(converter, shape)
-        content = converter.convert()
+        content = config.run_converter(converter)
     except ValueError as e:
         if "representative" in str(e).lower() or "shape" in str(e).lower():
             raise

@@ -171,7 +171,7 @@ def _run_config(run_dir: pathlib.Path | None) -> dict | None:
     return _read_json(run_dir / CONFIG_FILE, "run configuration")
 
 
-def _split_packaged(text: str):
+def split_packaged_name(text: str):
     """`"resnet18_small/fer2013"` or `"resnet18_small:fer2013"` -> `("resnet18_small", "fer2013")` when that
     registered model ships weights of that name; else None."""
     from kerasfer.models.registry import list_models
@@ -301,7 +301,7 @@ def load_trained(
     if path.is_dir():
         return _load_run(path, name, labels)
     if not path.exists():
-        packaged = _split_packaged(text)
+        packaged = split_packaged_name(text)
         if packaged is not None:
             if name is not None and name != packaged[0]:
                 raise ValueError(f"{text!r} are weights of {packaged[0]!r}, not of {name!r}.")
@@ -460,4 +460,5 @@ __all__ = [
     "load_model_and_weights",
     "load_trained",
     "read_label_file",
+    "split_packaged_name",
 ]

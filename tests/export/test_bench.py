@@ -49,6 +49,26 @@ def test_table_json_and_machine(tiny_tflite, tmp_path):
     assert doc["reference_latency_ms"] == {"fer": 0.51, "facex": 25.0}
 
 
+def test_interleaved_rows_and_ratios(tiny_tflite):
+    content = tiny_tflite.read_bytes()
+    rows = bench.interleaved({"a": tiny_tflite, "b": content}, rounds=3, runs=4, warmup=1)
+    assert [r["model"] for r in rows] == ["a", "b"]
+    assert rows[0]["ratio"] == 1.0 and rows[1]["ratio"] > 0
+    assert rows[0]["quantization"] == "fp32" and rows[1]["quantization"] is None  # bytes carry no file card
+    for r in rows:
+        assert r["rounds"] == 3 and r["runs"] == 12 and 0 < r["min_ms"] <= r["median_ms"] <= r["p90_ms"]
+        assert r["size_bytes"] == len(content) and r["delegated"] is True
+    assert [r["model"] for r in bench.interleaved([tiny_tflite], rounds=1, runs=1, warmup=0)] == ["tiny_fp32"]
+    table = bench.format_table(rows)
+    assert "ratio to the first" in table.splitlines()[0] and "| 1.00 |" in table
+    with pytest.raises(ValueError, match="rounds"):
+        bench.interleaved([tiny_tflite], rounds=0)
+    with pytest.raises(ValueError, match="at least one"):
+        bench.interleaved({})
+    with pytest.raises(FileNotFoundError):
+        bench.interleaved([tiny_tflite.parent / "none.tflite"])
+
+
 def test_where_it_stands_and_errors(tmp_path):
     assert bench.where_it_stands(0.3).startswith("faster than fer")
     assert "faster than facex" in bench.where_it_stands(5.0)

@@ -38,7 +38,8 @@ def test_export_and_bench_commands(tmp_path, capsys):
     out = tmp_path / "out"
     rc = cli.main(
         ["export", "--model", name, "--input-size", str(size), "--quantization", "fp32", "int8",
-         "--eval-dataset", str(data), "--num-eval", "8", "--num-calibration", "8", "--out", str(out)]
+         "--eval-dataset", str(data), "--num-eval", "8", "--num-calibration", "8", "--out", str(out),
+         "--float-ops", "softmax"]
     )  # fmt: skip
     assert rc == 0
     report = json.loads((out / f"{name}_export_report.json").read_text())
@@ -53,6 +54,7 @@ def test_export_and_bench_commands(tmp_path, capsys):
         assert (out / f"{name}_{q}.tflite").is_file() and (out / f"{name}_{q}.card.md").is_file()
     card = json.loads((out / f"{name}_int8.card.json").read_text())
     assert card["quantization"]["quantization_steps"] == 8  # --num-calibration, not the config's default cap
+    assert card["quantization"]["float_ops"] == ["SOFTMAX"]  # selective quantization reaches the converter
     assert (out / f"{name}_fp32.labels.txt").read_text().splitlines()[0] == "angry"
     printed = capsys.readouterr().out
     assert "top-1 agreement" in printed and "| fp32 |" in printed
@@ -63,6 +65,10 @@ def test_export_and_bench_commands(tmp_path, capsys):
     assert rc == 0
     doc = json.loads(bench_json.read_text())
     assert len(doc["rows"]) == 1 and doc["rows"][0]["median_ms"] > 0 and doc["machine"]["cpu"] is not None
+    rc = cli.main(["bench", str(out / f"{name}_fp32.tflite"), str(out / f"{name}_int8.tflite"), "--threads", "1",
+                   "--xnnpack", "on", "--runs", "2", "--rounds", "2", "--warmup", "0"])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert rc == 0 and "ratio to the first" in printed and f"`{name}_int8` | int8 |" in printed
 
 
 def test_cli_errors(tmp_path, capsys):

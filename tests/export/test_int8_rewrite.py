@@ -119,3 +119,47 @@ def test_int8_export_runs_prelu_and_hard_swish_inside_xnnpack():
     fp32 = op_names(tflite.convert(model, "fp32"))
     assert fp32["PRELU"] == 1 and fp32["HARD_SWISH"] == 1
     assert tflite.QuantizationConfig.for_int8(images).describe()["rewrite_activations"] is True
+
+
+@pytest.mark.tflite
+@pytest.mark.tf_only
+def test_float_ops_keep_the_named_ops_in_float_inside_the_int8_model():
+    pytest.importorskip("tensorflow")
+    from kerasfer.export import evaluate
+    from kerasfer.export import flatbuffer
+    from kerasfer.export import tflite
+    from kerasfer.testing.test_case import randomize_batchnorm
+
+    model = _prelu_model()
+    randomize_batchnorm(model)
+    images = np.random.default_rng(0).uniform(0, 255, (32, SIZE, SIZE, 3)).astype(np.float32)
+    reference = evaluate.predict_keras(model, images)
+
+    def kinds(content):  # (op, dtype of its first input) -> count
+        fm = flatbuffer.read_tflite(content)
+        return collections.Counter((op.name, fm.op_inputs(op)[0].dtype) for op in fm.ops)
+
+    prelu_float = tflite.convert(model, "int8", representative_data=images, float_ops=["prelu"])
+    k = kinds(prelu_float)
+    # the PReLU stays one float op between a DEQUANTIZE and a QUANTIZE; hard swish is still rewritten
+    assert k[("PRELU", "float32")] == 1 and k[("HARD_SWISH", "int8")] == 0 and k[("HARD_SWISH", "float32")] == 0
+    assert k[("CONV_2D", "int8")] >= 1 and k[("DEQUANTIZE", "int8")] >= 2, k
+    both = kinds(tflite.convert(model, "int8", representative_data=images, float_ops=("PRELU", "HARD_SWISH")))
+    assert both[("PRELU", "float32")] == 1 and both[("HARD_SWISH", "float32")] == 1, both
+    err = np.abs(evaluate.run_tflite(prelu_float, images) - reference).max()
+    assert err < 0.05, err
+    config = tflite.QuantizationConfig.for_int8(images, float_ops=["prelu", "PRELU"])
+    assert config.float_ops == ("PRELU",) and config.describe()["float_ops"] == ["PRELU"]
+    assert "float_ops" not in tflite.QuantizationConfig.for_int8(images).describe()
+
+
+def test_float_ops_errors():
+    from kerasfer.export import tflite
+
+    images = np.zeros((2, SIZE, SIZE, 3), np.float32)
+    with pytest.raises(ValueError, match="not TFLite builtin op names"):
+        tflite.QuantizationConfig.for_int8(images, float_ops=["PRELUU"])
+    with pytest.raises(ValueError, match="float32 model I/O"):
+        tflite.QuantizationConfig.for_int8(images, float_ops=["PRELU"], inference_input_type="uint8")
+    with pytest.raises(ValueError, match="int8 quantization only"):
+        tflite.QuantizationConfig(mode="fp16", float_ops=("PRELU",))
