@@ -38,6 +38,24 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_slow_jax)
 
 
+TOOLS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools")
+
+
+@pytest.fixture(scope="session")
+def load_tool():
+    """`load_tool("package_weights")` imports `tools/package_weights.py` afresh (the tools are scripts, not a
+    package; a fresh module per call keeps one test's changes to it from reaching another)."""
+    import importlib.util
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(name, os.path.join(TOOLS_DIR, f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_clear():
     import keras

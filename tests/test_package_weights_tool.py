@@ -1,20 +1,9 @@
 """`tools/package_weights.py` writes a card's training commands as a user reruns them, one per stage."""
 
-import importlib.util
 import json
-import pathlib
 
 from kerasfer.training.config import TrainConfig
 from kerasfer.training.presets import preset_dict
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location("package_weights", ROOT / "tools" / "package_weights.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _run(folder, **changes):
@@ -25,8 +14,8 @@ def _run(folder, **changes):
     return folder
 
 
-def test_commands_of_a_two_stage_run(tmp_path):
-    tool = _tool()
+def test_commands_of_a_two_stage_run(tmp_path, load_tool):
+    tool = load_tool("package_weights")
     first = _run(tmp_path / "a", manual_dir="/data/fer", data_dir="/tfds", time_budget_minutes=135.0)
     second = _run(
         tmp_path / "b", manual_dir="/data/fer", init_weights=str(first), learning_rate=0.02, mixed_precision=True
@@ -42,3 +31,22 @@ def test_commands_of_a_two_stage_run(tmp_path):
     assert [tool._epochs_run(d) for d in tool._stages(second)] == [3, 3]
     lines = tool._command_lines({"commands": tool.train_commands(second)})
     assert lines[0].startswith("- Commands, in order") and lines[2].startswith("  2. `kerasfer train")
+
+
+def test_a_run_started_from_packaged_weights_follows_their_card(tmp_path, load_tool):
+    tool = load_tool("package_weights")
+    from kerasfer.models.weights import packaged_card
+
+    origin = packaged_card("resnet18_small", "fer2013")["training"]
+    run = _run(tmp_path / "c", manual_dir="/data/fer", init_weights="resnet18_small/fer2013", learning_rate=0.01)
+    commands = tool.train_commands(run)
+    n = len(origin["commands"])
+    assert commands[: n - 1] == origin["commands"][: n - 1]
+    assert commands[n - 1] == origin["commands"][-1].replace("--output RUN", f"--output RUN{n}")
+    assert commands[n] == (
+        f"kerasfer train --preset resnet18_fer2013 --manual-dir DIR --lr 0.01 --init-weights RUN{n} --output RUN"
+    )
+    assert len(commands) == n + 1
+    assert tool.stage_epochs(run) == [*origin["stage_epochs"], 3]
+    plain = _run(tmp_path / "d", init_weights=str(tmp_path / "nowhere"))  # not a run, not packaged: one stage
+    assert len(tool.train_commands(plain)) == 1 and tool.stage_epochs(plain) == [3]

@@ -1,29 +1,21 @@
 """The README's results table is generated from the packaged weights' model cards and kept current."""
 
-import importlib.util
 import json
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location("make_model_table", ROOT / "tools" / "make_model_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_readme_results_table_is_current():
-    tool = _tool()
+def test_readme_results_table_is_current(load_tool):
+    tool = load_tool("make_model_table")
     text = (ROOT / "README.md").read_text()
     assert tool.replace_block(text, tool.render_results(), tool.RESULTS_START, tool.RESULTS_END) == text, (
         "README's results table is stale: run `python tools/make_model_table.py --results-only --write README.md`"
     )
 
 
-def test_results_rows_come_from_cards(tmp_path):
-    tool = _tool()
+def test_results_rows_come_from_cards(tmp_path, load_tool):
+    tool = load_tool("make_model_table")
     assert "no packaged weights" in tool.render_results(tmp_path)
     card = {
         "model": "m",
@@ -60,11 +52,11 @@ def test_packaged_cards_are_complete():
     assert total <= 15_000_000, f"packaged weights take {total:,} bytes (limit 15 MB)"
 
 
-def test_readme_model_table_matches_the_catalog():
+def test_readme_model_table_matches_the_catalog(load_tool):
     """The README's model table and `kerasfer models` show the same catalog (itself checked against the builds)."""
     from kerasfer import model_catalog
 
-    tool = _tool()
+    tool = load_tool("make_model_table")
     text = (ROOT / "README.md").read_text()
     table = tool.render(model_catalog.read_catalog())
     assert tool.replace_block(text, table) == text, "README's model table is stale: run `make table`"

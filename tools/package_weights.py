@@ -28,6 +28,7 @@ import json
 import os
 import pathlib
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -136,7 +137,7 @@ def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, p
             # the run's configuration with this machine's folders replaced by the placeholders of "command"
             "config": {**config, "manual_dir": "DIR" if config.get("manual_dir") else None, "output_dir": "RUN"},
             "epochs_run": len(history.get("loss", [])) or None,
-            "stage_epochs": [_epochs_run(d) for d in _stages(run_dir)],
+            "stage_epochs": stage_epochs(run_dir),
             "best_val_accuracy": max(history["val_accuracy"]) if history.get("val_accuracy") else None,
             "result": {**result, "model_path": "RUN/model.keras"} if result else {},
         },
@@ -181,6 +182,29 @@ def _stages(run_dir: pathlib.Path) -> list:
         chain.insert(0, pathlib.Path(previous))
 
 
+def _origin_card(stages) -> dict | None:
+    """The card of the packaged weights the first stage started from (`--init-weights resnet18_small/fer2013`),
+    or None: those weights' own stages come before this run's."""
+    from kerasfer.models.loading import split_packaged_name
+
+    init = json.loads((pathlib.Path(stages[0]) / "config.json").read_text()).get("init_weights")
+    found = split_packaged_name(init) if isinstance(init, str) else None
+    if not found:
+        return None
+    from kerasfer.models.weights import packaged_card
+
+    return packaged_card(*found)
+
+
+def stage_epochs(run_dir) -> list:
+    """Epochs run by each stage, earliest first, the packaged weights' own stages included."""
+    stages = _stages(run_dir)
+    origin = (_origin_card(stages) or {}).get("training", {})
+    return list(origin.get("stage_epochs") or ([origin["epochs_run"]] if origin.get("epochs_run") else [])) + [
+        _epochs_run(d) for d in stages
+    ]
+
+
 def _epochs_run(run_dir) -> int:
     path = pathlib.Path(run_dir) / "history.json"
     return len(json.loads(path.read_text()).get("loss", [])) if path.is_file() else 0
@@ -213,7 +237,8 @@ def train_commands(run_dir) -> list:
     """The `kerasfer train` command of each stage of `run_dir`, as a user reruns them.
 
     Stage k writes `RUN<k>` (the last one `RUN`) and starts from `RUN<k-1>` when it was made with
-    `--init-weights`; `DIR` is the folder of the dataset's files. Settings are spelled as flags only
+    `--init-weights`; `DIR` is the folder of the dataset's files. A first stage started from packaged
+    weights follows their card's own commands. Settings are spelled as flags only
     where they differ from the preset's.
     """
     from kerasfer.training.config import TrainConfig
@@ -221,8 +246,12 @@ def train_commands(run_dir) -> list:
 
     stages = _stages(run_dir)
     spellings = _flag_spellings()
-    commands = []
-    for k, stage in enumerate(stages):
+    origin = (_origin_card(stages) or {}).get("training", {})
+    commands = list(origin.get("commands") or ([origin["command"]] if origin.get("command") else []))
+    if commands:  # the packaged weights' last stage wrote RUN; here it is one stage among more
+        commands[-1] = re.sub(r"--output RUN$", f"--output RUN{len(commands)}", commands[-1])
+    offset = len(commands)
+    for k, stage in enumerate(stages, start=offset):
         config = json.loads((stage / "config.json").read_text())
         preset = config.get("preset")
         base = TrainConfig(**preset_dict(preset)).to_dict() if preset else TrainConfig().to_dict()
@@ -234,7 +263,7 @@ def train_commands(run_dir) -> list:
                 parts.append(_flag(field, value, spellings))
         if k:
             parts.append(f"--init-weights {'RUN' + str(k)}")
-        parts.append(f"--output {'RUN' if k == len(stages) - 1 else 'RUN' + str(k + 1)}")
+        parts.append(f"--output {'RUN' if k == offset + len(stages) - 1 else 'RUN' + str(k + 1)}")
         commands.append(" ".join(p for p in parts if p))
     return commands
 

@@ -1,6 +1,5 @@
 """`tools/gpu_run.py command`: one device command that the run tool accepts and that needs only what travels."""
 
-import importlib.util
 import pathlib
 import re
 import shlex
@@ -11,13 +10,6 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOOL = ROOT / "tools" / "gpu_run.py"
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location("gpu_run", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _travels(path, carry):
@@ -33,13 +25,13 @@ def _travels(path, carry):
     return listed.stdout.strip() == path  # tracked, or untracked and not ignored: it travels with the tree
 
 
-def test_command_fits_the_run_tool_and_references_only_what_travels():
+def test_command_fits_the_run_tool_and_references_only_what_travels(load_tool):
     out = subprocess.run(
         [sys.executable, str(TOOL), "command", "--no-check"], cwd=ROOT, capture_output=True, text=True, check=True
     )
     command = out.stdout.strip()
     assert "\n" not in command and 0 < len(command) <= 2000
-    gpu_run = _tool()
+    gpu_run = load_tool("gpu_run")
     # the carried paths are git-ignored (FER2013's images never enter the repository) and few enough
     assert len(gpu_run.CARRY) <= 8
     for c in gpu_run.CARRY:
@@ -62,8 +54,8 @@ def test_command_fits_the_run_tool_and_references_only_what_travels():
     assert "--no-index --no-deps" in command and "$OUT/lfnsb_$n.tar.gz" in command
 
 
-def test_budget_leaves_time_inside_the_ten_minutes():
-    gpu_run = _tool()
+def test_budget_leaves_time_inside_the_ten_minutes(load_tool):
+    gpu_run = load_tool("gpu_run")
     assert gpu_run.BUDGET_MIN * 60 + 60 < gpu_run.DEADLINE_S < 600 - 30
     with pytest.raises(ValueError, match="2000"):
         gpu_run.device_command(max_train_examples=int("9" * 900))
