@@ -7,7 +7,8 @@ rounds. The int8 variants:
 
 * `int8`: all-integer, PReLU and hard swish rewritten into ops XNNPACK runs in int8 (the default export);
 * `int8 +float PRELU`: the same with every PRELU kept in float32 (selective quantization, `--float-ops PRELU`);
-* `int8 +float PRELU HARD_SWISH`: both activations kept in float32.
+* `int8 +float cpu`: `--float-ops cpu`, PReLU and coordinate attention's MEAN, HARD_SWISH and MUL in float32
+  (`kerasfer.export.tflite.CPU_FLOAT_OPS`).
 
 A variant is left out when the model has none of the ops it keeps in float.
 
@@ -35,7 +36,7 @@ import sys
 
 import numpy as np
 
-VARIANTS = {"int8": (), "int8 +float PRELU": ("PRELU",), "int8 +float PRELU HARD_SWISH": ("PRELU", "HARD_SWISH")}
+VARIANTS = {"int8": (), "int8 +float PRELU": ("PRELU",), "int8 +float cpu": ("cpu",)}
 
 
 def load_images(args, input_shape, seed=0):
@@ -76,6 +77,7 @@ def bench_model(source, args):
     from kerasfer.export import evaluate
     from kerasfer.export import flatbuffer
     from kerasfer.export import tflite
+    from kerasfer.export.tflite import CPU_FLOAT_OPS
 
     model, note = build(source, args.randomize_bn)
     shape = tuple(int(d) for d in model.inputs[0].shape[1:])
@@ -85,10 +87,9 @@ def bench_model(source, args):
     files = {"fp32": tflite.convert(model, "fp32")}
     present = {op.name for op in flatbuffer.read_tflite(files["fp32"]).ops}
     for label, float_ops in VARIANTS.items():
-        if float_ops and not set(float_ops) & present:
+        kept = set(CPU_FLOAT_OPS if float_ops == ("cpu",) else float_ops)
+        if float_ops and not kept & present:
             continue
-        if float_ops and label != "int8 +float PRELU" and not set(float_ops) - {"PRELU"} & present:
-            continue  # keeping HARD_SWISH in float too changes nothing without a HARD_SWISH
         files[label] = tflite.convert(
             model, "int8", representative_data=calibration, quantization_steps=len(calibration), float_ops=float_ops
         )

@@ -32,6 +32,11 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8")
+# The ops that int8 exports keep in float for XNNPACK on x86 CPUs (`float_ops="cpu"`): PReLU, and coordinate
+# attention's pooling (MEAN), hard swish and gating (MUL). Measured with tools/bench_int8.py (tflite/README.md),
+# 1 thread on a 2-core x86: int8 LFNSB 0.62x of fp32 with them in float against 0.77x all-integer, MobileFaceNet
+# 0.68x against 0.86x.
+CPU_FLOAT_OPS = ("PRELU", "MUL", "MEAN", "HARD_SWISH")
 _IO_TYPES = ("float32", "int8", "uint8")
 
 
@@ -63,11 +68,12 @@ class QuantizationConfig:
             each int8 PRELU / HARD_SWISH runs outside XNNPACK and LFNSB int8 is slower than fp32.
             An activation named in `float_ops` is not rewritten.
         float_ops: int8 mode only: TFLite builtin op names (`"PRELU"`, `"HARD_SWISH"`, ...) kept
-            in float32 inside the int8 model (selective quantization): each such op gets a
-            DEQUANTIZE before it and a QUANTIZE after it, both of which XNNPACK runs. On the
-            x86 CPUs measured, keeping PRELU in float makes int8 MobileFaceNet faster than the
-            all-integer rewrite (see `tflite/README.md`). Needs float32 model I/O; the model is
-            then no longer all-integer, so NPUs that take integer graphs only reject it.
+            in float32 inside the int8 model (selective quantization): each run of such ops gets a
+            DEQUANTIZE before it and a QUANTIZE after it, both of which XNNPACK runs. `"cpu"`
+            stands for `CPU_FLOAT_OPS`, the set that made int8 LFNSB and MobileFaceNet clearly
+            faster than fp32 on the x86 CPU measured (`tools/bench_int8.py`). Needs float32 model
+            I/O; the model is then no longer all-integer, so NPUs that take integer graphs only
+            reject it.
 
     Example:
     >>> cfg = QuantizationConfig.for_int8(images, inference_input_type="uint8")
@@ -211,7 +217,8 @@ def _check_float_ops(float_ops, config) -> tuple:
     """`float_ops` as a tuple of upper-case builtin op names; raises on a bad name or combination."""
     if isinstance(float_ops, str):
         float_ops = (float_ops,)
-    names = tuple(dict.fromkeys(str(op).strip().upper() for op in (float_ops or ())))
+    names = [str(op).strip().upper() for op in (float_ops or ())]
+    names = tuple(dict.fromkeys(n for op in names for n in (CPU_FLOAT_OPS if op == "CPU" else (op,))))
     if not names:
         return ()
     if config.mode != "int8":
@@ -220,7 +227,9 @@ def _check_float_ops(float_ops, config) -> tuple:
 
     unknown = [op for op in names if not flatbuffer.is_builtin(op)]
     if unknown:
-        raise ValueError(f"float_ops: {unknown} are not TFLite builtin op names (e.g. PRELU, HARD_SWISH, MEAN).")
+        raise ValueError(
+            f"float_ops: {unknown} are not TFLite builtin op names (e.g. PRELU, HARD_SWISH, MEAN) nor 'cpu'."
+        )
     if config.inference_input_type != "float32" or config.inference_output_type != "float32":
         raise ValueError(
             "float_ops needs float32 model I/O: a model with float ops inside is not all-integer, "
@@ -557,6 +566,7 @@ def export_tflite(
 
 
 __all__ = [
+    "CPU_FLOAT_OPS",
     "QUANTIZATIONS",
     "ConversionError",
     "ExportResult",
