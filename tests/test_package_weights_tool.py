@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from kerasfer.training.config import TrainConfig
 from kerasfer.training.presets import preset_dict
 
@@ -50,3 +52,17 @@ def test_a_run_started_from_packaged_weights_follows_their_card(tmp_path, load_t
     assert tool.stage_epochs(run) == [*origin["stage_epochs"], 3]
     plain = _run(tmp_path / "d", init_weights=str(tmp_path / "nowhere"))  # not a run, not packaged: one stage
     assert len(tool.train_commands(plain)) == 1 and tool.stage_epochs(plain) == [3]
+
+
+def test_refresh_arguments(load_tool, tmp_path, capsys):
+    tool = load_tool("package_weights")
+    base = ["--name", "fer2013", "--manual-dir", str(tmp_path)]
+    for argv, message in (
+        (base, "give a run directory, or --refresh"),
+        ([str(tmp_path), "--refresh", "resnet18_small", *base], "give a run directory, or --refresh"),
+        (["--refresh", "resnet18_small", "--name", "nope", "--manual-dir", str(tmp_path)], "no packaged weights"),
+        (["--refresh", "resnet18_small", *base], "--refresh needs --work-dir"),
+    ):
+        with pytest.raises(SystemExit):
+            tool.main(argv)
+        assert message in capsys.readouterr().err

@@ -18,6 +18,9 @@ from the same commands a user runs):
    writes the README's results table from the cards.
 
 The work files (reports, `.tflite`s) go to `--work-dir` (default `RUN_DIR/package`).
+
+`--refresh MODEL --name NAME --work-dir DIR` (no run directory) repeats steps 2-5 on weights already packaged, for
+figures measured again on a quieter machine; the weights and the card's training record are left as they are.
 """
 
 from __future__ import annotations
@@ -385,7 +388,12 @@ def card_markdown(card: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run_dir", type=pathlib.Path, help="a finished `kerasfer train` output directory")
+    p.add_argument("run_dir", type=pathlib.Path, nargs="?", help="a finished `kerasfer train` output directory")
+    p.add_argument(
+        "--refresh", metavar="MODEL",
+        help="measure the packaged MODEL/--name weights again (steps 2-5, e.g. on a quieter machine) instead of "
+        "packaging a run; the weights and the training record stay as they are",
+    )  # fmt: skip
     p.add_argument("--name", required=True, help="weights name, e.g. fer2013 or ferplus")
     p.add_argument("--manual-dir", required=True, help="the dataset's manual-download folder")
     p.add_argument("--split", default="validation", help="evaluation split (default validation = PublicTest)")
@@ -395,11 +403,24 @@ def main(argv=None) -> int:
     p.add_argument("--work-dir", type=pathlib.Path, default=None)
     args = p.parse_args(argv)
 
-    run_dir = args.run_dir.resolve()
-    work = (args.work_dir or run_dir / "package").resolve()
+    if (args.run_dir is None) == (args.refresh is None):
+        p.error("give a run directory, or --refresh MODEL for packaged weights")
+    if args.refresh:
+        stem = f"{args.refresh}_{args.name}"
+        if not (WEIGHTS_DIR / f"{stem}.json").is_file():
+            p.error(f"no packaged weights {args.refresh}/{args.name} ({WEIGHTS_DIR / stem}.json)")
+        if args.work_dir is None:
+            p.error("--refresh needs --work-dir (there is no run directory to write into)")
+        card = json.loads((WEIGHTS_DIR / f"{stem}.json").read_text())
+        card["packaged"]["measured"] = {
+            "date": datetime.date.today().isoformat(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        }
+    else:
+        card, weights_path = write_weights(args.run_dir.resolve(), args.name, args.half)
+        stem = weights_path.name[: -len(".weights.h5")]
+    work = (args.work_dir or args.run_dir.resolve() / "package").resolve()
     work.mkdir(parents=True, exist_ok=True)
-    card, weights_path = write_weights(run_dir, args.name, args.half)
-    stem = weights_path.name[: -len(".weights.h5")]
     model, name, dataset = card["model"], card["name"], card["training"]["dataset"]
     exe = [sys.executable, "-m", "kerasfer"]
 
@@ -530,7 +551,9 @@ def main(argv=None) -> int:
             "variants": variants,
         }
         _write_card(card, stem)
-    print(f"packaged {weights_path} ({card['size_bytes']:,} bytes) and its card {WEIGHTS_DIR / (stem + '.md')}")
+    done = "measured again" if args.refresh else "packaged"
+    card_md = WEIGHTS_DIR / f"{stem}.md"
+    print(f"{done} {WEIGHTS_DIR / card['file']} ({card['size_bytes']:,} bytes) and its card {card_md}")
     return 0
 
 
