@@ -33,9 +33,9 @@ logger = logging.getLogger(__name__)
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8")
 # The ops that int8 exports keep in float for XNNPACK on x86 CPUs (`float_ops="cpu"`): PReLU, and coordinate
-# attention's pooling (MEAN), hard swish and gating (MUL). Measured with tools/bench_int8.py (tflite/README.md),
-# 1 thread on a 2-core x86: int8 LFNSB 0.62x of fp32 with them in float against 0.77x all-integer, MobileFaceNet
-# 0.68x against 0.86x.
+# attention's pooling (MEAN), hard swish and gating (MUL). Measured with `kerasfer.export.bench.interleaved`, 1
+# thread on a 2-core x86 (AVX-512 VNNI), ai-edge-litert 2.3: int8 LFNSB 0.62x of fp32 latency with them in float
+# against 0.77x all-integer, MobileFaceNet 0.68x against 0.86x.
 CPU_FLOAT_OPS = ("PRELU", "MUL", "MEAN", "HARD_SWISH")
 _IO_TYPES = ("float32", "int8", "uint8")
 
@@ -71,7 +71,7 @@ class QuantizationConfig:
             in float32 inside the int8 model (selective quantization): each run of such ops gets a
             DEQUANTIZE before it and a QUANTIZE after it, both of which XNNPACK runs. `"cpu"`
             stands for `CPU_FLOAT_OPS`, the set that made int8 LFNSB and MobileFaceNet clearly
-            faster than fp32 on the x86 CPU measured (`tools/bench_int8.py`). Needs float32 model
+            faster than fp32 on the x86 CPU measured (see `CPU_FLOAT_OPS`). Needs float32 model
             I/O; the model is then no longer all-integer, so NPUs that take integer graphs only
             reject it.
 
