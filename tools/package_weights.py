@@ -60,6 +60,10 @@ def _run(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True, cwd=ROOT)
 
 
+def _machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}"
+
+
 def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, pathlib.Path]:
     import keras
     import numpy as np
@@ -147,7 +151,7 @@ def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, p
         "data_terms": DATA_TERMS.get(dataset_key, f"Trained on {config['dataset']}; see that dataset's terms."),
         "packaged": {
             "date": datetime.date.today().isoformat(),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+            "machine": _machine(),
             "diff_vs_run_model": diff,
         },
     }
@@ -406,15 +410,17 @@ def main(argv=None) -> int:
     if (args.run_dir is None) == (args.refresh is None):
         p.error("give a run directory, or --refresh MODEL for packaged weights")
     if args.refresh:
+        from kerasfer.models.weights import packaged_card
+
         stem = f"{args.refresh}_{args.name}"
-        if not (WEIGHTS_DIR / f"{stem}.json").is_file():
+        card = packaged_card(args.refresh, args.name)
+        if card is None:
             p.error(f"no packaged weights {args.refresh}/{args.name} ({WEIGHTS_DIR / stem}.json)")
         if args.work_dir is None:
             p.error("--refresh needs --work-dir (there is no run directory to write into)")
-        card = json.loads((WEIGHTS_DIR / f"{stem}.json").read_text())
         card["packaged"]["measured"] = {
             "date": datetime.date.today().isoformat(),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+            "machine": _machine(),
         }
     else:
         card, weights_path = write_weights(args.run_dir.resolve(), args.name, args.half)

@@ -41,7 +41,6 @@ import threading
 import numpy as np
 
 from kerasfer.data import faces as _faces
-from kerasfer.paths import file_sha256  # noqa: F401  (the vendored file's check)
 
 MODEL_DIR = pathlib.Path(__file__).resolve().parent / "detectors"
 MODEL_PATH = MODEL_DIR / "blazeface_short_range.tflite"

@@ -113,17 +113,9 @@ def benchmark(model, threads=(1, 2), xnnpack=(True, False), runs: int = 100, war
         A list of row dicts: `model`, `quantization`, `threads`, `xnnpack`, `size_bytes`,
         `median_ms`, `p90_ms`, `mean_ms`, `min_ms`, `runs`.
     """
-    if isinstance(model, bytes | bytearray):
-        size = len(model)
-        label = name or "model"
-    else:
-        path = os.fspath(model)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"No .tflite file at {path!r}.")
-        size = os.path.getsize(path)
-        label = name or os.path.splitext(os.path.basename(path))[0]
-        if quantization is None:
-            quantization = _quantization_from_metadata(path)
+    info = _file_info(model)
+    label = name or _label(model)
+    size, quantization = info["size_bytes"], quantization or info["quantization"]
     rows = []
     for n in threads:
         for xnn in xnnpack:
@@ -159,19 +151,11 @@ def interleaved(models, num_threads: int = 1, use_xnnpack: bool = True, rounds: 
     if rounds < 1 or runs < 1 or warmup < 0:
         raise ValueError(f"rounds and runs must be >= 1 and warmup >= 0, got {rounds}, {runs}, {warmup}.")
     if not isinstance(models, dict):
-        models = {os.path.splitext(os.path.basename(os.fspath(m)))[0]: m for m in models}
+        models = {_label(m): m for m in models}
     if not models:
         raise ValueError("interleaved() needs at least one model.")
-    runners, info = {}, {}
-    for label, model in models.items():
-        if isinstance(model, bytes | bytearray):
-            info[label] = {"size_bytes": len(model), "quantization": None}
-        else:
-            path = os.fspath(model)
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"No .tflite file at {path!r}.")
-            info[label] = {"size_bytes": os.path.getsize(path), "quantization": _quantization_from_metadata(path)}
-        runners[label] = _ready_runner(model, num_threads, use_xnnpack, warmup, seed)
+    info = {label: _file_info(model) for label, model in models.items()}
+    runners = {label: _ready_runner(model, num_threads, use_xnnpack, warmup, seed) for label, model in models.items()}
     samples = {label: [] for label in runners}
     for _ in range(rounds):
         for label, runner in runners.items():
@@ -185,6 +169,23 @@ def interleaved(models, num_threads: int = 1, use_xnnpack: bool = True, rounds: 
         row.update(delegated=runner.delegated, rounds=int(rounds), ratio=float(np.median(medians[label] / first)))
         rows.append(row)
     return rows
+
+
+def _label(model) -> str:
+    """A row label: the file name without `.tflite`, or "model" for bytes."""
+    if isinstance(model, bytes | bytearray):
+        return "model"
+    return os.path.splitext(os.path.basename(os.fspath(model)))[0]
+
+
+def _file_info(model) -> dict:
+    """`size_bytes` and the card's `quantization` (None for bytes) of a `.tflite` path or bytes."""
+    if isinstance(model, bytes | bytearray):
+        return {"size_bytes": len(model), "quantization": None}
+    path = os.fspath(model)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No .tflite file at {path!r}.")
+    return {"size_bytes": os.path.getsize(path), "quantization": _quantization_from_metadata(path)}
 
 
 def _quantization_from_metadata(path):

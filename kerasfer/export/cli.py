@@ -282,20 +282,21 @@ def run_bench(args) -> int:
     if args.rounds < 1:
         raise ValueError(f"--rounds must be >= 1, got {args.rounds}.")
     rows = []
-    if args.rounds > 1:
+    if args.rounds > 1:  # every file in turn, per setting
         for n in args.threads:
             for x in args.xnnpack:
                 rows += bench.interleaved(files, num_threads=n, use_xnnpack=x == "on", rounds=args.rounds,
                                           runs=args.runs, warmup=args.warmup)  # fmt: skip
-    for f in files if args.rounds == 1 else ():
-        rows += bench.benchmark(
-            f,
-            threads=args.threads,
-            xnnpack=[x == "on" for x in args.xnnpack],
-            runs=args.runs,
-            warmup=args.warmup,
-            min_time_s=args.min_time,
-        )
+    else:  # one file after the other
+        for f in files:
+            rows += bench.benchmark(
+                f,
+                threads=args.threads,
+                xnnpack=[x == "on" for x in args.xnnpack],
+                runs=args.runs,
+                warmup=args.warmup,
+                min_time_s=args.min_time,
+            )
     print(bench.format_table(rows))
     info = bench.machine_info()
     print(f"\nmachine: {info['cpu']}, {info['cpu_count']} cores, load {info['load_average']}")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from kerasfer.data import align
+from kerasfer.paths import file_sha256
 
 pytest.importorskip("ai_edge_litert")
 skimage_data = pytest.importorskip("skimage.data")
@@ -47,7 +48,7 @@ def _inside(points, box, slack=0.0):
 def test_vendored_model_matches_its_notice():
     notice = (blazeface.MODEL_DIR / "NOTICE.md").read_text()
     (listed,) = re.findall(r"SHA-256 \| `([0-9a-f]{64})`", notice)
-    assert blazeface.file_sha256(blazeface.MODEL_PATH) == listed == blazeface.MODEL_SHA256
+    assert file_sha256(blazeface.MODEL_PATH) == listed == blazeface.MODEL_SHA256
     assert f"{blazeface.MODEL_PATH.stat().st_size:,} bytes" in notice
     assert "Apache" in notice and "arXiv:1907.05047" in notice and "mediapipe-0.10.14" in notice
     assert "Apache License" in (blazeface.MODEL_DIR / "LICENSE.txt").read_text()
