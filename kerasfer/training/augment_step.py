@@ -19,15 +19,29 @@ step (XLA on JAX, `tf.function` on TensorFlow) and runs where the model does:
   its own `compute_loss` (`CosineHarmonyModel`) keeps it: the wrapper compiles it with the same
   loss and hands it the loss computation, so its extra term sees the augmented batch's features.
   Save the wrapped model (`.inner`), not the wrapper.
-- `augment_in_step(model, augmentation)`: the wrapper, or `model` itself when `augmentation` is None.
+- Mixup (Zhang, Cisse, Dauphin and Lopez-Paz, "mixup: Beyond Empirical Risk Minimization", ICLR
+  2018, arXiv:1710.09412): `AugmentInStep(model, augmentation, mixup=alpha)` also blends each
+  training batch with itself reversed along the batch axis, `x' = lam x + (1 - lam) x[::-1]`, with one
+  `lam ~ Beta(alpha, alpha)` per batch, after the augmentation, and trains on the targets blended
+  the same way (so the targets must be one-hot or distributions: `TrainConfig.label_mode` is
+  `"categorical"` when `mixup > 0`). The batches are already shuffled, so the reversed batch is a
+  random partner (as timm's `Mixup` does); sample weights (class weights) are blended too. `lam`
+  is drawn in `call` and kept for the `compute_loss` of the same step, the way
+  `CosineHarmonyModel` keeps its features; a wrapped model's own loss (Cosine-Harmony) then sees
+  the blended targets (its class-centre term takes their arg-max, the dominant class).
+- `augment_in_step(model, augmentation, mixup=0.0)`: the wrapper, or `model` itself when there is
+  nothing to do in the step.
 
-NumPy arrays in, the same augmentation statistics as the tf.data path, on JAX and TensorFlow.
+NumPy arrays in, the same augmentation statistics as the tf.data path, on JAX and TensorFlow. Mixup
+runs here on both paths; on TensorFlow the preset itself runs in tf.data before it.
 """
 
 from __future__ import annotations
 
 import keras
 from keras import ops
+
+from kerasfer.training.config import check_mixup
 
 
 class StepAugmentation(keras.layers.Layer):
@@ -87,26 +101,65 @@ class StepAugmentation(keras.layers.Layer):
 
 
 class AugmentInStep(keras.Model):
-    """Trains `model` on batches augmented by `augmentation` inside the training step.
+    """Trains `model` on batches augmented by `augmentation` (and mixup) inside the training step.
 
-    `call(x, training=True)` returns `model(augmentation(x, training=True), training=True)`; any other
-    call returns `model(x, training=False)` (evaluation and prediction see the images as they are).
-    Compile and fit this wrapper; save `.inner`.
+    `call(x, training=True)` returns `model(mix(augmentation(x, training=True)), training=True)`; any
+    other call returns `model(x, training=False)` (evaluation and prediction see the images as they
+    are). Compile and fit this wrapper; save `.inner`.
+
+    Args:
+        model: the model to train.
+        augmentation: a `StepAugmentation`, or None.
+        mixup: the Beta(alpha, alpha) parameter of mixup (0: no mixup); needs one-hot or
+            distribution targets.
+        seed: seeds the mixup draws.
     """
 
-    def __init__(self, model, augmentation, **kwargs):
+    def __init__(self, model, augmentation=None, mixup=0.0, seed=None, **kwargs):
         kwargs.setdefault("name", f"{model.name}_augment_in_step")
         super().__init__(**kwargs)
         self.inner = model
         self.augmentation = augmentation
+        self.mixup = check_mixup(mixup)
+        if augmentation is None and not self.mixup:
+            raise ValueError("AugmentInStep needs an augmentation or mixup > 0; train the model itself instead.")
+        self.mixup_seed = keras.random.SeedGenerator(seed) if self.mixup else None
+        object.__setattr__(self, "_mix_lambda", None)  # this step's lam, from `call` to `compute_loss`
         # A model with its own loss logic (e.g. CosineHarmonyModel) keeps computing the loss.
         self._inner_loss = type(model).compute_loss is not keras.Model.compute_loss
         self.built = True  # the wrapped model is built; the augmentation has no weights
 
     def call(self, inputs, training=None):
         if training:
-            inputs = self.augmentation(inputs, training=True)
+            if self.augmentation is not None:
+                inputs = self.augmentation(inputs, training=True)
+            if self.mixup:
+                inputs = self._mix_inputs(inputs)
         return self.inner(inputs, training=bool(training))
+
+    def _mix_inputs(self, x):
+        lam = keras.random.beta((), self.mixup, self.mixup, seed=self.mixup_seed)
+        object.__setattr__(self, "_mix_lambda", lam)
+        dtype = keras.backend.standardize_dtype(x.dtype)
+        mixed = lam * ops.cast(x, "float32") + (1.0 - lam) * ops.cast(ops.flip(x, axis=0), "float32")
+        return ops.cast(mixed, dtype)
+
+    def _mix_targets(self, y, sample_weight):
+        lam = self._mix_lambda
+        object.__setattr__(self, "_mix_lambda", None)
+        if lam is None:
+            raise RuntimeError("mixup: compute_loss(training=True) was called without this step's forward pass.")
+        if len(y.shape) < 2:
+            raise ValueError(
+                f"mixup blends targets, so they must be one-hot or distributions (B, C); got shape {tuple(y.shape)} "
+                "(integer labels). TrainConfig uses one-hot targets when mixup > 0."
+            )
+
+        def mix(t):
+            t = ops.cast(t, "float32")
+            return lam * t + (1.0 - lam) * ops.flip(t, axis=0)
+
+        return mix(y), None if sample_weight is None else mix(sample_weight)
 
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, **kwargs):
         super().compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights, **kwargs)
@@ -115,6 +168,8 @@ class AugmentInStep(keras.Model):
             self.inner.compile(optimizer=self.optimizer, loss=loss, loss_weights=loss_weights)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if training and self.mixup:
+            y, sample_weight = self._mix_targets(y, sample_weight)
         if self._inner_loss:
             return self.inner.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
         return super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
@@ -123,8 +178,9 @@ class AugmentInStep(keras.Model):
         return self.inner.compute_output_shape(input_shape)
 
 
-def augment_in_step(model, augmentation):
-    """`AugmentInStep(model, augmentation)`, or `model` itself when `augmentation` is None."""
-    if augmentation is None:
+def augment_in_step(model, augmentation, mixup=0.0, seed=None):
+    """`AugmentInStep(model, augmentation, mixup, seed)`, or `model` itself when `augmentation` is None and
+    `mixup` is 0."""
+    if augmentation is None and not check_mixup(mixup):
         return model
-    return AugmentInStep(model, augmentation)
+    return AugmentInStep(model, augmentation, mixup=mixup, seed=seed)

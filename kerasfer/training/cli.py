@@ -85,6 +85,9 @@ def _add_train_args(p):
     p.add_argument("--label-smoothing", type=float)
     p.add_argument("--class-weights", choices=CLASS_WEIGHTS)
     p.add_argument("--augment", help=f"augmentation preset: {', '.join(_augmentation_names())}")
+    p.add_argument(
+        "--mixup", type=float, metavar="ALPHA", help="mixup in the training step, lam ~ Beta(ALPHA, ALPHA) (0: off)"
+    )
     p.add_argument("--mixed-precision", action="store_true", default=None)
     p.add_argument("--jit", dest="jit_compile", action="store_true", default=None, help="force XLA")
     p.add_argument("--no-jit", dest="jit_compile", action="store_false", help="disable XLA")

@@ -57,6 +57,9 @@ class TrainConfig:
         class_weights: `"none"`, `"adaptive"` (SDNet eqs. 1-3), `"inverse_frequency"`,
             `"effective_number"`, or `"balanced"` (class-balanced sampling instead of weights).
         augment: augmentation preset name (`kerasfer.data.pipeline.AUGMENTATIONS`).
+        mixup: the Beta(alpha, alpha) parameter of mixup inside the training step (0: off; 0.2-0.4 is
+            usual), see `kerasfer.training.augment_step`. It blends the targets, so the run then uses
+            one-hot targets (`label_mode`).
         mixed_precision: train under the `"mixed_float16"` policy.
         jit_compile: passed to `model.compile` (`"auto"` lets Keras decide).
         seed: seeds Python, NumPy and the backend, the shuffle and the augmentations.
@@ -117,6 +120,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     class_weights: str = "none"
     augment: str = "none"
+    mixup: float = 0.0
     mixed_precision: bool = False
     jit_compile: bool | str = "auto"
     seed: int = 0
@@ -176,6 +180,10 @@ class TrainConfig:
         number = isinstance(v, int | float) and not isinstance(v, bool)
         if v is not None and not (number and math.isfinite(v) and v > 0):
             bad("time_budget_minutes", f"must be None or a positive number of minutes, got {v!r}.")
+        try:
+            check_mixup(self.mixup)
+        except ValueError as e:
+            bad("mixup", str(e))
         if self.label_smoothing >= 1:
             bad("label_smoothing", f"must be < 1, got {self.label_smoothing}.")
         if not (0 < self.gamma <= 1):
@@ -243,10 +251,18 @@ class TrainConfig:
 
     @property
     def label_mode(self) -> str:
-        """`"categorical"` when any loss part needs one-hot/distribution targets, else `"sparse"`."""
-        if self.soft_labels or any(p in DENSE_LABEL_LOSSES for p in loss_parts(self.loss)):
+        """`"categorical"` when any loss part (or mixup) needs one-hot/distribution targets, else `"sparse"`."""
+        if self.soft_labels or self.mixup or any(p in DENSE_LABEL_LOSSES for p in loss_parts(self.loss)):
             return "categorical"
         return "sparse"
+
+
+def check_mixup(alpha):
+    """`alpha` as a float, or `ValueError` unless it is a finite number >= 0 (0 turns mixup off)."""
+    number = isinstance(alpha, int | float) and not isinstance(alpha, bool)
+    if not (number and math.isfinite(alpha) and alpha >= 0):
+        raise ValueError(f"mixup must be a finite number >= 0 (Beta(alpha, alpha)'s alpha; 0 = off), got {alpha!r}.")
+    return float(alpha)
 
 
 def loss_parts(loss: str) -> list[str]:

@@ -300,14 +300,15 @@ def _load_split_numpy(config, split, input_shape, num_classes, *, training, max_
     return _Split(data, counts, len(y), step_augment=step_augment)
 
 
-def with_step_augmentation(model, split: _Split):
-    """The model to compile: `model`, wrapped to augment inside the training step when `split` asks for it.
+def with_step_augmentation(model, split: _Split, config: TrainConfig):
+    """The model to compile: `model`, wrapped to augment inside the training step when `split` asks for it
+    (the NumPy path) or `config.mixup` is set (either path).
 
     The wrapper (`kerasfer.training.augment_step.AugmentInStep`) shares `model`'s weights; save `model`.
     """
     from kerasfer.training.augment_step import augment_in_step
 
-    return augment_in_step(model, split.step_augment)
+    return augment_in_step(model, split.step_augment, mixup=config.mixup, seed=config.seed)
 
 
 # --------------------------------------------------------------------------- class imbalance

@@ -184,7 +184,8 @@ def train(config: TrainConfig, extra_callbacks=None, arrays=None) -> TrainResult
             base, model = build_model(config, input_shape, num_classes)
             if config.init_weights and not plan.resumed:
                 init_from(base, config.init_weights, config.model)
-            model = data.with_step_augmentation(model, splits.train)  # NumPy path: augments in the step
+            # augments in the step on the NumPy path; mixup in the step on both
+            model = data.with_step_augmentation(model, splits.train, config)
             model.compile(
                 optimizer=build_optimizer(config),
                 loss=build_loss(config, num_classes),

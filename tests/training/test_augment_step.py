@@ -136,3 +136,65 @@ def test_cosine_harmony_keeps_its_loss_on_the_augmented_features():
     ce = float(keras.losses.SparseCategoricalCrossentropy()(y, y_pred))
     term = float(CosineHarmonyLoss(centers=ch.centers)(y, heads(x)[1]))
     assert term > 0.01 and total == pytest.approx(ce + term, rel=1e-5)
+
+
+def test_mixup_blends_inputs_and_targets_with_one_lambda_per_step():
+    x = _images(6)
+    y = np.eye(3, dtype="float32")[np.arange(6) % 3]
+    sw = np.linspace(0.5, 1.5, 6).astype("float32")
+    wrapped = AugmentInStep(_tiny(), mixup=0.4, seed=0)
+    mixed = keras.ops.convert_to_numpy(wrapped._mix_inputs(x))
+    lam = float(keras.ops.convert_to_numpy(wrapped._mix_lambda))
+    assert 0.0 <= lam <= 1.0
+    np.testing.assert_allclose(mixed, lam * x + (1 - lam) * x[::-1], rtol=1e-5, atol=1e-3)
+    ym, swm = (keras.ops.convert_to_numpy(t) for t in wrapped._mix_targets(y, sw))
+    np.testing.assert_allclose(ym, lam * y + (1 - lam) * y[::-1], atol=1e-6)
+    np.testing.assert_allclose(ym.sum(-1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(swm, lam * sw + (1 - lam) * sw[::-1], atol=1e-6)
+    with pytest.raises(RuntimeError, match="forward pass"):  # the lambda is used once, by its own step
+        wrapped._mix_targets(y, None)
+    # Beta(0.4, 0.4): fresh draws, U-shaped (mostly near 0 or 1), mean 1/2
+    lams = []
+    for _ in range(300):
+        wrapped._mix_inputs(x[:1])
+        lams.append(float(keras.ops.convert_to_numpy(wrapped._mix_lambda)))
+    lams = np.array(lams)
+    assert abs(lams.mean() - 0.5) < 0.07 and np.mean((lams < 0.2) | (lams > 0.8)) > 0.45
+
+
+def test_mixup_step_trains_on_blended_targets_and_evaluates_clean():
+    x = _images(8) / 255.0  # unsaturated softmax outputs: the losses compare closely on both backends
+    y = np.eye(3, dtype="float32")[np.arange(8) % 3]
+    model = _tiny()
+    wrapped = augment_in_step(model, None, mixup=0.4, seed=1)
+    assert isinstance(wrapped, AugmentInStep) and wrapped.augmentation is None
+    wrapped.compile(keras.optimizers.SGD(0.01), loss="categorical_crossentropy", metrics=["accuracy"])
+    # the training loss is the cross-entropy of the blended batch against the blended targets
+    y_pred = wrapped(x, training=True)
+    lam = float(keras.ops.convert_to_numpy(wrapped._mix_lambda))
+    got = float(keras.ops.convert_to_numpy(wrapped.compute_loss(x=x, y=y, y_pred=y_pred, training=True)))
+    want = float(keras.losses.CategoricalCrossentropy()(lam * y + (1 - lam) * y[::-1], y_pred))
+    assert got == pytest.approx(want, rel=1e-5)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(y_pred),
+        keras.ops.convert_to_numpy(model(lam * x + (1 - lam) * x[::-1], training=True)),
+        atol=1e-4,
+    )
+    history = wrapped.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    # evaluation and prediction see the images as they are, with the targets as they are
+    np.testing.assert_allclose(wrapped.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    loss = wrapped.evaluate(x, y, verbose=0, return_dict=True)["loss"]
+    model.compile(loss="categorical_crossentropy")
+    assert loss == pytest.approx(model.evaluate(x, y, verbose=0), rel=1e-5)
+
+
+def test_mixup_errors_name_the_problem():
+    with pytest.raises(ValueError, match="mixup must be a finite number >= 0"):
+        AugmentInStep(_tiny(), mixup=-1.0)
+    with pytest.raises(ValueError, match="augmentation or mixup"):
+        AugmentInStep(_tiny())
+    wrapped = AugmentInStep(_tiny(), mixup=0.2)
+    x = _images(4)
+    with pytest.raises(ValueError, match="one-hot or distributions"):
+        wrapped.compute_loss(x=x, y=np.arange(4) % 3, y_pred=wrapped(x, training=True), training=True)

@@ -56,6 +56,7 @@ def test_flags_reach_the_config():
     args = parser.parse_args(["train", "--plateau-patience", "5", "--schedule", "plateau", "--val-split", "none"])
     c = config_from_args(args)
     assert (c.plateau_patience, c.schedule, c.val_split) == (5, "plateau", None)
+    assert config_from_args(parser.parse_args(["train", "--mixup", "0.3"])).mixup == 0.3
 
 
 def test_ldl_does_not_import_the_command_line():

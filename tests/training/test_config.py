@@ -36,6 +36,9 @@ def test_json_round_trip(tmp_path):
         ({"class_weights": "magic"}, "class_weights"),
         ({"distribute": "tpu"}, "distribute"),
         ({"gamma": 0}, "gamma"),
+        ({"mixup": -0.2}, "mixup"),
+        ({"mixup": float("nan")}, "mixup"),
+        ({"mixup": True}, "mixup"),
     ],
 )
 def test_validation_errors(kwargs, match):
@@ -56,6 +59,7 @@ def test_label_mode():
     assert TrainConfig(loss="ro").label_mode == "sparse"
     assert TrainConfig(loss="kl+combo").label_mode == "categorical"
     assert TrainConfig(loss="ce", soft_labels="t.npy").label_mode == "categorical"
+    assert TrainConfig(loss="ce", mixup=0.2).label_mode == "categorical"  # mixup blends the targets
 
 
 def test_every_preset_builds_and_names_registered_models():

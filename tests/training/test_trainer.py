@@ -131,6 +131,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
         {"loss": "focal", "class_weights": "balanced", "loss_kwargs": {"focal": {"gamma": 2.0}}},
         {"loss": "ce+combo", "class_weights": "inverse_frequency", "label_smoothing": 0.0},
         {"optimizer": "adam", "schedule": "plateau", "learning_rate": 1e-3, "val_split": None},
+        {"mixup": 0.4, "label_smoothing": 0.1, "class_weights": "adaptive"},
+        {"mixup": 0.4, "loss": "ce+cosine_harmony"},
     ],
 )
 def test_losses_weights_and_schedules_train(tmp_path, kw):
