@@ -75,6 +75,7 @@ def test_training_from_array_files(tmp_path):
         batch_size=7,
         augment="flip",
         label_smoothing=0.1,
+        mixup=0.3,  # on JAX: the flip and then mixup in the compiled step, one-hot targets from the arrays
         output_dir=str(tmp_path / "run"),
         verbose=0,
     )
