@@ -140,9 +140,7 @@ class AugmentInStep(keras.Model):
     def _mix_inputs(self, x):
         lam = keras.random.beta((), self.mixup, self.mixup, seed=self.mixup_seed)
         object.__setattr__(self, "_mix_lambda", lam)
-        dtype = keras.backend.standardize_dtype(x.dtype)
-        mixed = lam * ops.cast(x, "float32") + (1.0 - lam) * ops.cast(ops.flip(x, axis=0), "float32")
-        return ops.cast(mixed, dtype)
+        return ops.cast(_blend(x, lam), keras.backend.standardize_dtype(x.dtype))
 
     def _mix_targets(self, y, sample_weight):
         lam = self._mix_lambda
@@ -154,12 +152,7 @@ class AugmentInStep(keras.Model):
                 f"mixup blends targets, so they must be one-hot or distributions (B, C); got shape {tuple(y.shape)} "
                 "(integer labels). TrainConfig uses one-hot targets when mixup > 0."
             )
-
-        def mix(t):
-            t = ops.cast(t, "float32")
-            return lam * t + (1.0 - lam) * ops.flip(t, axis=0)
-
-        return mix(y), None if sample_weight is None else mix(sample_weight)
+        return _blend(y, lam), None if sample_weight is None else _blend(sample_weight, lam)
 
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, **kwargs):
         super().compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights, **kwargs)
@@ -178,9 +171,15 @@ class AugmentInStep(keras.Model):
         return self.inner.compute_output_shape(input_shape)
 
 
+def _blend(t, lam):
+    """`lam * t + (1 - lam) * t[::-1]` along the batch axis, in float32 (mixup's blend of inputs and targets)."""
+    t = ops.cast(t, "float32")
+    return lam * t + (1.0 - lam) * ops.flip(t, axis=0)
+
+
 def augment_in_step(model, augmentation, mixup=0.0, seed=None):
     """`AugmentInStep(model, augmentation, mixup, seed)`, or `model` itself when `augmentation` is None and
     `mixup` is 0."""
-    if augmentation is None and not check_mixup(mixup):
+    if augmentation is None and not mixup:
         return model
     return AugmentInStep(model, augmentation, mixup=mixup, seed=seed)
