@@ -1,6 +1,8 @@
 """kerasfer layers: every block of the source papers as a serializable Keras layer."""
 
 import kerasfer as _kerasfer
+from kerasfer.layers.batch_norm import BatchNormalization
+from kerasfer.layers.batch_norm import PReLU
 from kerasfer.layers.cbam import CBAM
 from kerasfer.layers.channel_shuffle import ChannelShuffle
 from kerasfer.layers.conv2d_bn import Conv2dBN

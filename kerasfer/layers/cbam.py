@@ -4,6 +4,7 @@ import keras
 
 from kerasfer.api_export import kerasfer_export
 from kerasfer.layers._shapes import feature_map_shape
+from kerasfer.layers.batch_norm import BatchNormalization
 
 
 @kerasfer_export("kerasfer.layers.CBAM")
@@ -50,7 +51,7 @@ class CBAM(keras.layers.Layer):
         self.spatial_conv = keras.layers.Conv2D(
             1, self.kernel_size, padding="same", use_bias=False, name=f"{self.name}_spatial_conv"
         )
-        self.spatial_bn = keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.99, name=f"{self.name}_spatial_bn")
+        self.spatial_bn = BatchNormalization(epsilon=1e-5, momentum=0.99, name=f"{self.name}_spatial_bn")
 
     def _channels(self, input_shape):
         channels = feature_map_shape("CBAM", input_shape)[-1]

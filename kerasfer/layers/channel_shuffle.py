@@ -4,6 +4,7 @@ import keras
 
 from kerasfer.api_export import kerasfer_export
 from kerasfer.layers._shapes import feature_map_shape
+from kerasfer.layers._split import channel_split
 
 _METHODS = ("transpose", "concat")
 
@@ -71,7 +72,7 @@ class ChannelShuffle(keras.layers.Layer):
     def build(self, input_shape):
         self._check_shape(input_shape)
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         h, w, c = self._check_shape(inputs.shape)
         g = self.groups
         if g == 1:
@@ -81,7 +82,7 @@ class ChannelShuffle(keras.layers.Layer):
             x = keras.ops.reshape(inputs, (-1, h * w, g, n))
             x = keras.ops.transpose(x, (0, 1, 3, 2))
             return keras.ops.reshape(x, (-1, h, w, c))
-        parts = [keras.ops.reshape(inputs[..., i * n : (i + 1) * n], (-1, h * w, n, 1)) for i in range(g)]
+        parts = [keras.ops.reshape(part, (-1, h * w, n, 1)) for part in channel_split(inputs, [n] * g, training)]
         x = keras.ops.concatenate(parts, axis=-1)
         return keras.ops.reshape(x, (-1, h, w, c))
 

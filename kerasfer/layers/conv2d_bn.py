@@ -5,6 +5,7 @@ import numpy as np
 
 from kerasfer.api_export import kerasfer_export
 from kerasfer.layers._shapes import feature_map_shape
+from kerasfer.layers.batch_norm import BatchNormalization
 
 BN_EPSILON = 1e-5  # PyTorch BatchNorm default
 BN_MOMENTUM = 0.9  # PyTorch momentum 0.1
@@ -136,7 +137,7 @@ class Conv2dBN(keras.layers.Layer):
         self.pad = keras.layers.ZeroPadding2D(zero_pad, name=f"{self.name}_pad") if zero_pad else None
         self.bn = None
         if not self.inference_mode:
-            self.bn = keras.layers.BatchNormalization(
+            self.bn = BatchNormalization(
                 epsilon=BN_EPSILON,
                 momentum=BN_MOMENTUM,
                 gamma_initializer=keras.initializers.Constant(self.bn_weight_init),

@@ -4,6 +4,7 @@ import keras
 
 from kerasfer.api_export import kerasfer_export
 from kerasfer.layers._shapes import feature_map_shape
+from kerasfer.layers.batch_norm import BatchNormalization
 from kerasfer.layers.conv2d_bn import BN_EPSILON
 from kerasfer.layers.conv2d_bn import BN_MOMENTUM
 
@@ -49,7 +50,7 @@ class CoordinateAttention(keras.layers.Layer):
         if self.reduction < 1 or self.min_channels < 1:
             raise ValueError(f"reduction and min_channels must be >= 1, got {self.reduction}, {self.min_channels}.")
         self.conv1 = None
-        self.bn1 = keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{self.name}_bn1")
+        self.bn1 = BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{self.name}_bn1")
         self.conv_h = None
         self.conv_w = None
 

@@ -4,6 +4,7 @@ import keras
 
 from kerasfer.api_export import kerasfer_export
 from kerasfer.layers._shapes import feature_map_shape
+from kerasfer.layers.batch_norm import BatchNormalization
 from kerasfer.layers.conv2d_bn import BN_EPSILON
 from kerasfer.layers.conv2d_bn import BN_MOMENTUM
 from kerasfer.layers.conv2d_bn import Conv2dBN
@@ -51,7 +52,7 @@ class GDConv(keras.layers.Layer):
             raise ValueError(f"embedding_size must be >= 1, got {self.embedding_size}.")
         self.conv = None  # needs the input's channels (and map size when kernel_size is None)
         self.linear = keras.layers.Dense(self.embedding_size, use_bias=False, name=f"{self.name}_linear")
-        self.bn = keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{self.name}_bn")
+        self.bn = BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{self.name}_bn")
 
     def build(self, input_shape):
         b, h, w, c = feature_map_shape(self.name, input_shape, static_size=True)

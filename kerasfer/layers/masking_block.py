@@ -4,6 +4,7 @@ import keras
 
 from kerasfer.api_export import kerasfer_export
 from kerasfer.layers._shapes import feature_map_shape
+from kerasfer.layers.batch_norm import BatchNormalization
 from kerasfer.layers.conv2d_bn import BN_EPSILON
 from kerasfer.layers.conv2d_bn import BN_MOMENTUM
 
@@ -62,12 +63,12 @@ class BasicBlock(keras.layers.Layer):
             kernel_initializer=conv_initializer(),
             name=f"{self.name}_conv1",
         )
-        self.bn1 = keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{self.name}_bn1")
+        self.bn1 = BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{self.name}_bn1")
         self.pad2 = keras.layers.ZeroPadding2D(1, name=f"{self.name}_pad2")
         self.conv2 = keras.layers.Conv2D(
             self.filters, 3, use_bias=False, kernel_initializer=conv_initializer(), name=f"{self.name}_conv2"
         )
-        self.bn2 = keras.layers.BatchNormalization(
+        self.bn2 = BatchNormalization(
             epsilon=BN_EPSILON,
             momentum=BN_MOMENTUM,
             gamma_initializer="zeros" if self.zero_init_last_bn else "ones",
@@ -81,7 +82,7 @@ class BasicBlock(keras.layers.Layer):
             kernel_initializer=conv_initializer(),
             name=f"{self.name}_downsample_conv",
         )
-        self.shortcut_bn = keras.layers.BatchNormalization(
+        self.shortcut_bn = BatchNormalization(
             epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{self.name}_downsample_bn"
         )
         self._use_projection = self.projection
@@ -204,7 +205,7 @@ class MaskingBlock(keras.layers.Layer):
                 )
             )
             self.up_bns.append(
-                keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{self.name}_up{k}_bn")
+                BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{self.name}_up{k}_bn")
             )
             self.up_blocks.append(BasicBlock(widths[k - 1], zero_init_last_bn=True, name=f"{self.name}_up{k}_block"))
         self.out_block = BasicBlock(self.filters, zero_init_last_bn=True, name=f"{self.name}_out")

@@ -3,6 +3,7 @@
 import keras
 
 from kerasfer.api_export import kerasfer_export
+from kerasfer.layers.batch_norm import BatchNormalization
 
 
 def mish(x):
@@ -65,16 +66,12 @@ class MishHead(keras.layers.Layer):
         self.depthwise = keras.layers.DepthwiseConv2D(
             1, depth_multiplier=self.depth_multiplier, use_bias=False, name=f"{self.name}_dw"
         )
-        self.dw_bn = keras.layers.BatchNormalization(
-            epsilon=self.epsilon, momentum=self.momentum, name=f"{self.name}_dw_bn"
-        )
+        self.dw_bn = BatchNormalization(epsilon=self.epsilon, momentum=self.momentum, name=f"{self.name}_dw_bn")
         self.pointwise = None
         self.pw_bn = None
         if self.hidden_units is not None:
             self.pointwise = keras.layers.Conv2D(self.hidden_units, 1, use_bias=False, name=f"{self.name}_pw")
-            self.pw_bn = keras.layers.BatchNormalization(
-                epsilon=self.epsilon, momentum=self.momentum, name=f"{self.name}_pw_bn"
-            )
+            self.pw_bn = BatchNormalization(epsilon=self.epsilon, momentum=self.momentum, name=f"{self.name}_pw_bn")
         self.dropout = keras.layers.Dropout(self.dropout_rate, name=f"{self.name}_dropout")
 
     def _check(self, input_shape):

@@ -4,6 +4,7 @@ import keras
 
 from kerasfer.api_export import kerasfer_export
 from kerasfer.layers._shapes import feature_map_shape
+from kerasfer.layers.batch_norm import PReLU
 from kerasfer.layers.conv2d_bn import Conv2dBN
 from kerasfer.layers.coordinate_attention import CoordinateAttention
 from kerasfer.layers.mix_conv import MixConv
@@ -11,7 +12,7 @@ from kerasfer.layers.mix_conv import MixConv
 
 def prelu(name):
     """PyTorch `PReLU(C)`: one slope per channel, initialised to 0.25."""
-    return keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2], name=name)
+    return PReLU(alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2], name=name)
 
 
 @kerasfer_export("kerasfer.layers.MixBottleneck")

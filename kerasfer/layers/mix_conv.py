@@ -4,6 +4,7 @@ import keras
 
 from kerasfer.api_export import kerasfer_export
 from kerasfer.layers._shapes import feature_map_shape
+from kerasfer.layers._split import channel_split
 
 
 def split_channels(channels, num_groups):
@@ -96,13 +97,10 @@ class MixConv(keras.layers.Layer):
             conv.build(shape)
         self.built = True
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         splits = self._resolve_splits(inputs.shape[-1])
         outputs = []
-        start = 0
-        for pad, conv, c in zip(self.pads, self.convs, splits):
-            x = inputs if len(splits) == 1 else inputs[:, :, :, start : start + c]
-            start += c
+        for pad, conv, x in zip(self.pads, self.convs, channel_split(inputs, splits, training)):
             if pad is not None:
                 x = pad(x)
             outputs.append(conv(x))

@@ -4,6 +4,7 @@ import keras
 
 from kerasfer.api_export import kerasfer_export
 from kerasfer.layers._shapes import feature_map_shape
+from kerasfer.layers.batch_norm import BatchNormalization
 
 _QUADRANTS = ("top_left", "bottom_left", "top_right", "bottom_right")
 
@@ -70,9 +71,9 @@ class PDWRes(keras.layers.Layer):
                         use_bias=False,
                         name=f"{prefix}_dw1",
                     ),
-                    keras.layers.BatchNormalization(epsilon=self.epsilon, momentum=self.momentum, name=f"{prefix}_bn1"),
+                    BatchNormalization(epsilon=self.epsilon, momentum=self.momentum, name=f"{prefix}_bn1"),
                     keras.layers.DepthwiseConv2D(3, strides=1, padding="same", use_bias=False, name=f"{prefix}_dw2"),
-                    keras.layers.BatchNormalization(epsilon=self.epsilon, momentum=self.momentum, name=f"{prefix}_bn2"),
+                    BatchNormalization(epsilon=self.epsilon, momentum=self.momentum, name=f"{prefix}_bn2"),
                 ]
             )
 

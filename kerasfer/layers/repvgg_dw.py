@@ -5,6 +5,7 @@ import numpy as np
 
 from kerasfer.api_export import kerasfer_export
 from kerasfer.layers._shapes import feature_map_shape
+from kerasfer.layers.batch_norm import BatchNormalization
 from kerasfer.layers.conv2d_bn import BN_EPSILON
 from kerasfer.layers.conv2d_bn import BN_MOMENTUM
 from kerasfer.layers.conv2d_bn import fuse_bn
@@ -50,10 +51,10 @@ class RepVGGDW(keras.layers.Layer):
             )
         else:
             self.conv = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"{self.name}_conv")
-            self.conv_bn = keras.layers.BatchNormalization(name=f"{self.name}_conv_bn", **bn_args)
+            self.conv_bn = BatchNormalization(name=f"{self.name}_conv_bn", **bn_args)
             self.conv1 = keras.layers.DepthwiseConv2D(1, use_bias=True, name=f"{self.name}_conv1")
             self.add = keras.layers.Add(name=f"{self.name}_add")
-            self.bn = keras.layers.BatchNormalization(name=f"{self.name}_bn", **bn_args)
+            self.bn = BatchNormalization(name=f"{self.name}_bn", **bn_args)
 
     def build(self, input_shape):
         feature_map_shape(self.name, input_shape)

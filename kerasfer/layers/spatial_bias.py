@@ -6,6 +6,7 @@ import keras
 
 from kerasfer.api_export import kerasfer_export
 from kerasfer.layers._shapes import feature_map_shape
+from kerasfer.layers.batch_norm import BatchNormalization
 from kerasfer.layers.conv2d_bn import BN_EPSILON
 from kerasfer.layers.conv2d_bn import BN_MOMENTUM
 
@@ -90,7 +91,7 @@ class SpatialBias(keras.layers.Layer):
             raise ValueError(f"reduced_channels ({self.reduced_channels}) must be >= kernel_size ({self.kernel_size}).")
         self.num_sb = self.reduced_channels - self.kernel_size + 1
         self.conv = keras.layers.Conv2D(self.reduced_channels, 1, use_bias=False, name=f"{self.name}_conv")
-        self.bn = keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{self.name}_bn")
+        self.bn = BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{self.name}_bn")
         self.pool = None  # pool/stride depend on the input map size
         positions = self.pool_size * self.pool_size
         self.conv1d = keras.layers.Conv2D(positions, (self.kernel_size, 1), name=f"{self.name}_conv1d")

@@ -70,6 +70,7 @@ import math
 import keras
 import numpy as np
 
+from kerasfer.layers.batch_norm import BatchNormalization
 from kerasfer.layers.image_normalization import IMAGENET_MEAN
 from kerasfer.layers.image_normalization import IMAGENET_STD
 from kerasfer.layers.masking_block import BN_EPSILON
@@ -402,7 +403,7 @@ def _create(
     def branch(prefix):
         return (
             keras.layers.Conv2D(roi_filters, 1, use_bias=False, name=f"{prefix}_conv"),
-            keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{prefix}_bn"),
+            BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{prefix}_bn"),
             BasicBlock(roi_filters, name=f"{prefix}_block"),
             keras.layers.GlobalAveragePooling2D(name=f"{prefix}_pool"),
         )

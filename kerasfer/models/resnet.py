@@ -32,6 +32,7 @@ and `resnet18_fer2013`. Tests: `tests/models/test_resnet.py`.
 
 import keras
 
+from kerasfer.layers.batch_norm import BatchNormalization
 from kerasfer.layers.image_normalization import IMAGENET_MEAN
 from kerasfer.layers.image_normalization import IMAGENET_STD
 from kerasfer.layers.masking_block import BN_EPSILON
@@ -78,7 +79,7 @@ def conv_bn(x, filters, kernel_size, strides=1, name="conv", bn_name=None, gamma
     x = keras.layers.Conv2D(
         filters, kernel_size, strides=strides, use_bias=False, kernel_initializer=conv_initializer(), name=name
     )(x)
-    return keras.layers.BatchNormalization(
+    return BatchNormalization(
         epsilon=BN_EPSILON,
         momentum=BN_MOMENTUM,
         gamma_initializer="zeros" if gamma_zero else "ones",

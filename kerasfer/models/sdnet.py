@@ -50,6 +50,7 @@ notes: `docs/models.md`.
 
 import keras
 
+from kerasfer.layers.batch_norm import BatchNormalization
 from kerasfer.layers.cbam import CBAM
 from kerasfer.models import _builder
 from kerasfer.models.registry import register_model
@@ -74,7 +75,7 @@ MIN_INPUT_SIZE = 32
 
 
 def _bn(x, name, cfg):
-    return keras.layers.BatchNormalization(epsilon=cfg["bn_epsilon"], momentum=cfg["bn_momentum"], name=name)(x)
+    return BatchNormalization(epsilon=cfg["bn_epsilon"], momentum=cfg["bn_momentum"], name=name)(x)
 
 
 def _relu(x, name):

@@ -49,6 +49,7 @@ import functools
 
 import keras
 
+from kerasfer.layers.batch_norm import BatchNormalization
 from kerasfer.layers.channel_shuffle import ChannelShuffle
 from kerasfer.layers.image_normalization import IMAGENET_MEAN
 from kerasfer.layers.image_normalization import IMAGENET_STD
@@ -123,7 +124,7 @@ def _conv_bn(x, filters, kernel_size, strides, name, relu=True):
     else:
         padding = "same"
     x = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=name)(x)
-    x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    x = BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     if relu:
         x = keras.layers.ReLU(name=f"{name}_relu")(x)
     return x
@@ -136,7 +137,7 @@ def _dw_bn(x, strides, name):
     else:
         padding = "same"
     x = keras.layers.DepthwiseConv2D(3, strides=strides, padding=padding, use_bias=False, name=name)(x)
-    return keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    return BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
 
 
 def _inverted_residual(x, out_channels, strides, name, shuffle_method):
