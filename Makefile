@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test lint format test-tf test-jax test-large table dummy-data clean swiftshader
+.PHONY: demo test lint format test-tf test-jax test-large table dummy-data clean swiftshader browser
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +19,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	-$(MAKE) swiftshader
+	-$(MAKE) browser
 	$(MAKE) lint test-tf test-jax
 
 # A CPU Vulkan driver for the GPU-accelerator runtime tests (they skip, with the reason, when it is missing).
 swiftshader:
 	bash tools/fetch_swiftshader.sh
+
+# Headless Chromium and LiteRT.js (npm) for the web-export tests (they skip, with the reason, when these are missing).
+browser: $(STAMP)
+	bash tools/fetch_browser.sh $(PY)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

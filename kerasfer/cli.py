@@ -17,7 +17,7 @@ Exit status, the same for every command:
 Command functions take the parsed arguments and return 0 or 1; they raise for errors, and
 `main` turns every error into one line, `kerasfer <command>: error: <message>`, on stderr.
 Errors of the kinds in `USER_ERRORS` exit 2; anything else exits 1 (with
-`KERASFER_DEBUG=1` the traceback is printed too).
+`KERASFER_DEBUG=1` the traceback of either is printed too).
 """
 
 from __future__ import annotations
@@ -87,6 +87,14 @@ def error_message(exc: BaseException) -> str:
     return text
 
 
+def _debug_traceback() -> None:
+    """With `KERASFER_DEBUG=1`, the traceback of the error being handled (user errors too), before its line."""
+    if os.environ.get("KERASFER_DEBUG"):
+        import traceback
+
+        traceback.print_exc()
+
+
 def run_command(func, args, command: str = "") -> int:
     """Runs one command function under the error boundary; returns the exit status."""
     prefix = f"kerasfer {command}".rstrip()
@@ -96,13 +104,11 @@ def run_command(func, args, command: str = "") -> int:
         print(f"{prefix}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except USER_ERRORS as e:
+        _debug_traceback()
         print(f"{prefix}: error: {error_message(e)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except Exception as e:  # noqa: BLE001 - the boundary: one line, exit 1
-        if os.environ.get("KERASFER_DEBUG"):
-            import traceback
-
-            traceback.print_exc()
+        _debug_traceback()
         print(f"{prefix}: error: {error_message(e)} (KERASFER_DEBUG=1 shows the traceback)", file=sys.stderr)
         return EXIT_FAILURE
     return int(result or 0)
@@ -110,14 +116,26 @@ def run_command(func, args, command: str = "") -> int:
 
 # TensorFlow's native start-up lines, which no setting silences in TF 2.21 (TF_CPP_MIN_LOG_LEVEL does not reach
 # the lines absl prints before its logging is initialised): absl's notice, INFO/WARNING lines in the glog format,
-# and the CUDA-probing errors of a machine without a GPU.
+# the CUDA-probing errors of a machine without a GPU, LiteRT's note that it created the XNNPACK delegate (every
+# .tflite interpreter) and the TFLite converter's quantizer settings (every int8 export).
 _NATIVE_NOISE = re.compile(
     rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     rb"|[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w./-]+:\d+\] .*"
     rb"|E\d{4} \d\d:\d\d:\d+\.\d+ +\d+ (cuda_\w+|cudart_stub)\.cc:\d+\] .*"
+    rb"|INFO: Created TensorFlow Lite (XNNPACK )?delegate for CPU\."
+    rb"|fully_quantize: \d+, inference_type: \d+, input_inference_type: \w+, output_inference_type: \w+"
     rb"|To enable the following instructions: .* in other operations, rebuild TensorFlow .*)$"
 )
-_MAYBE_NOISE = re.compile(rb"^(W(A(R(N(I(N(G(:.*)?)?)?)?)?)?)?|[IWE]\d.*|To enable.*)$")
+_MAYBE_NOISE = re.compile(
+    rb"^(W(A(R(N(I(N(G(:.*)?)?)?)?)?)?)?|I(N(F(O(:.*)?)?)?)?|f(u(l(l(y(_(q.*)?)?)?)?)?)?|[IWE]\d.*|To enable.*)$"
+)
+
+
+def _without_noise(line: bytes, end: bytes = b"\n") -> bytes:
+    """A line of stderr with its `end`, or only what precedes a native start-up line in it (a progress bar's
+    `\r` does not end a line: the start-up line may follow it on the same one)."""
+    head, sep, tail = line.rpartition(b"\r")
+    return head + sep if _NATIVE_NOISE.match(tail) else line + end
 
 
 class NativeLogFilter:
@@ -155,13 +173,13 @@ class NativeLogFilter:
             if not chunk:
                 break
             *lines, pending = (pending + chunk).split(b"\n")
-            out = b"".join(line + b"\n" for line in lines if not _NATIVE_NOISE.match(line))
-            if pending and not _MAYBE_NOISE.match(pending):
+            out = b"".join(_without_noise(line) for line in lines)
+            if pending and not _MAYBE_NOISE.match(pending.rpartition(b"\r")[2]):
                 out, pending = out + pending, b""
             if out:
                 os.write(self._saved, out)
-        if pending and not _NATIVE_NOISE.match(pending):
-            os.write(self._saved, pending)
+        if pending:
+            os.write(self._saved, _without_noise(pending, end=b""))
         os.close(read_end)
 
     def __exit__(self, *exc):

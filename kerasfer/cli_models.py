@@ -1,4 +1,4 @@
-"""`kerasfer models`: the registered models with their parameters and MACs.
+"""`kerasfer models`: the registered models with their parameters and MACs (`--weights`: the packaged weights).
 
 It reads the catalog (`kerasfer.model_catalog`), so it imports neither Keras nor TensorFlow; `--build` builds the
 models and counts instead (models registered by your own code appear only then).
@@ -15,13 +15,24 @@ def register(sub):
     )
     p.add_argument("--no-macs", action="store_true", help="with --build: skip the MAC count (no forward pass)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
+    p.add_argument(
+        "--weights", action="store_true",
+        help="list the trained weights shipped in the package (accuracy and size from their cards) instead",
+    )  # fmt: skip
     p.set_defaults(func=_run)
 
 
 def _run(args):
     from kerasfer import model_catalog
     from kerasfer.utils.tables import markdown_table
+    from kerasfer.utils.tables import weights_table
 
+    if args.weights:
+        if args.build or args.names or args.no_macs:
+            raise ValueError("--weights lists the packaged weights: it takes no --names, --build or --no-macs.")
+        rows = model_catalog.packaged_weights_rows()
+        print(json.dumps(rows, indent=2) if args.json else weights_table(rows))
+        return 0
     if args.build:
         rows = model_catalog.build_catalog(args.names or None, with_macs=not args.no_macs)
     else:

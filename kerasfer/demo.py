@@ -39,8 +39,10 @@ def run_demo(output="runs/demo", quick=False, epochs=None, export=True, quantiza
 
     from kerasfer.training.config import TrainConfig
     from kerasfer.training.evaluate import evaluate
+    from kerasfer.training.metrics import require_plotting
     from kerasfer.training.trainer import train
 
+    require_plotting()  # the report ends with a plot: a missing matplotlib fails now, not after the training
     s = dict(SETTINGS["quick" if quick else "full"])
     if epochs:
         s["epochs"] = int(epochs)
@@ -138,7 +140,9 @@ def _export(result, output, quantization):
     from kerasfer.export.tflite import export_tflite
 
     path = os.path.join(output, f"lfnsb_{quantization}.tflite")
-    exported = export_tflite(result.model, path, quantization=quantization, labels=list(result.class_names))
+    exported = export_tflite(
+        result.model, path, quantization=quantization, labels=list(result.class_names), source=result.output_dir
+    )
     gpu = exported.gpu_report
     verdict = "passes" if gpu is not None and gpu.ok else "FAILS"
     note = f"{exported.size_bytes:,} bytes; GPU-delegate check {verdict}; card {exported.card_markdown_path}"
@@ -156,18 +160,14 @@ def register(sub):
 
 
 def _run(args):
-    import sys
+    from kerasfer.training.args import _is_terminal
 
-    try:
-        run_demo(
-            args.output,
-            quick=args.quick,
-            epochs=args.epochs,
-            export=not args.no_export,
-            quantization=args.quantization,
-            verbose=2 if args.quick else 1,
-        )
-    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    run_demo(  # errors go to the `kerasfer` error boundary: one line, `kerasfer demo: error: ...`
+        args.output,
+        quick=args.quick,
+        epochs=args.epochs,
+        export=not args.no_export,
+        quantization=args.quantization,
+        verbose=1 if _is_terminal() and not args.quick else 2,  # a log file gets one line per epoch, no ANSI bar
+    )
     return 0

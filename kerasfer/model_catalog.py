@@ -35,6 +35,42 @@ def read_catalog(path=CATALOG_PATH) -> list[dict]:
     return sorted(rows, key=lambda r: r["name"])
 
 
+WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "weights"
+
+
+def packaged_weights_rows(weights_dir=WEIGHTS_DIR) -> list[dict]:
+    """One row per weights file shipped in the package, from its model card (imports no Keras).
+
+    Keys: `weights` (the name every command takes, `model/name`), `dataset` and `split` it was evaluated on,
+    `input_shape`, `params`, `accuracy` (top-1 without test-time augmentation), `mean_class_accuracy`,
+    `size_bytes` and `card` (the Markdown card's path).
+    """
+    rows = []
+    for card_path in sorted(pathlib.Path(weights_dir).glob("*.json")):
+        try:
+            card = json.loads(card_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"The model card {card_path} is unreadable ({e}); reinstall kerasfer.") from None
+        if not isinstance(card, dict) or not card.get("file") or not (card_path.parent / card["file"]).is_file():
+            continue
+        evaluation = card.get("evaluation") or {}
+        rows.append(
+            {
+                "weights": f"{card['model']}/{card['name']}",
+                "dataset": evaluation.get("dataset"),
+                "split": evaluation.get("split"),
+                "num_examples": evaluation.get("num_examples"),
+                "input_shape": (card.get("build") or {}).get("input_shape"),
+                "params": card.get("params"),
+                "accuracy": evaluation.get("accuracy"),
+                "mean_class_accuracy": evaluation.get("mean_class_accuracy"),
+                "size_bytes": card.get("size_bytes"),
+                "card": str(card_path.with_suffix(".md")),
+            }
+        )
+    return rows
+
+
 def select(rows, names=None) -> list[dict]:
     """`rows` restricted to `names` (in the order given; case-insensitive).
 

@@ -3,10 +3,13 @@
 Commands and library functions that write results call `check_output_file` / `check_output_folder` before they
 start working, so a typo in a path fails in a second rather than after an hour of video analysis, and write the
 results through `save_or_rescue`, which puts them in a temporary file (and says where) when the write fails anyway.
+Files that a crash or Ctrl-C must never leave half-written (checkpoints, array files) are written through
+`replaced_when_done`: a temporary name, renamed when complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -30,7 +33,9 @@ def check_output_file(path, *, suffixes=None, flag: str = "--output") -> str:
     """Checks, before any work starts, that a result file can be written at `path`.
 
     The suffix must be one of `suffixes` (when given); the path must not be a folder; its folder is
-    created when missing (a clear error when it cannot be) and must be writable. Returns the path.
+    created when missing (a clear error when it cannot be) and must be writable; the file itself is opened
+    for writing (and removed again when it did not exist), so a path that no write would reach fails now.
+    Returns the path.
     """
     text = os.fspath(path)
     if os.path.isdir(text):
@@ -38,6 +43,14 @@ def check_output_file(path, *, suffixes=None, flag: str = "--output") -> str:
     if suffixes and not text.lower().endswith(tuple(suffixes)):
         raise UserError(f"{flag} must end in {' or '.join(suffixes)}; got {text}.")
     _writable_folder(os.path.dirname(os.path.abspath(text)), f"{flag} {text}: its folder")
+    existed = os.path.exists(text)
+    try:  # a real write: permissions alone do not tell (root, read-only or virtual file systems such as /proc)
+        with open(text, "ab"):
+            pass
+    except OSError as e:
+        raise UserError(f"{flag} {text} cannot be written ({e.strerror or e}).") from None
+    if not existed:
+        os.remove(text)  # leave nothing behind: the file is written once the work is done
     return text
 
 
@@ -58,6 +71,33 @@ def _writable_folder(folder: str, what: str) -> None:
         raise UserError(f"{what} {folder} cannot be created ({e.strerror or e}).") from None
     if not os.access(folder, os.W_OK):
         raise PermissionError(f"{what} {folder} is not writable.")
+    import tempfile
+
+    try:  # a real write, as in check_output_file
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".kerasfer-probe-"):
+            pass
+    except OSError as e:
+        raise UserError(f"{what} {folder} is not writable ({e.strerror or e}).") from None
+
+
+@contextlib.contextmanager
+def replaced_when_done(path):
+    """Yields a temporary path beside `path` to write to; when the block ends, that file is renamed to `path`.
+
+    The rename (`os.replace`) is atomic on one file system, so a file under `path` is always whole: an error or an
+    interrupt (Ctrl-C) in the block removes the temporary file and leaves whatever `path` held before. The
+    temporary name keeps every suffix of `path` (`.weights.h5`, `.npz`) for writers that check it.
+    """
+    path = os.fspath(path)
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{name}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
 def save_or_rescue(write, path, what: str = "results") -> str:

@@ -59,6 +59,10 @@ with NativeLogFilter():
     os.write(2, b"I0000 00:00:1796186725.254088   27284 port.cc:153] oneDNN custom operations are on.\n")
     os.write(2, b"E0000 00:00:1796186729.500909   27284 cuda_platform.cc:52] failed call to cuInit: UNKNOWN\n")
     os.write(2, b"progress 1/2\r")
+    os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")  # issue 26, item 12: every predict
+    os.write(2, b"fully_quantize: 0, inference_type: 6, input_inference_type: FLOAT32, output_inference_type: ")
+    os.write(2, b"FLOAT32\n")  # ... and every int8 export (one line in two writes)
+    os.write(2, b"INFO: a line that is not TensorFlow's\n")
     print("kerasfer predict: error: a real message", file=sys.stderr)
     os.write(2, b"E0000 00:00:1796186729.500909   27284 conv_ops.cc:52] a real native error\n")
 print("done")
@@ -66,6 +70,21 @@ print("done")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
     assert out.stdout == b"done\n"
     assert out.stderr == (
-        b"progress 1/2\rkerasfer predict: error: a real message\n"
+        b"progress 1/2\rINFO: a line that is not TensorFlow's\nkerasfer predict: error: a real message\n"
         b"E0000 00:00:1796186729.500909   27284 conv_ops.cc:52] a real native error\n"
     )
+
+
+def test_debug_shows_the_traceback_of_user_errors_too(capsys, monkeypatch):
+    """Issue 26, item 8: `KERASFER_DEBUG=1` adds the traceback to user errors (exit 2), as the README says."""
+
+    def bad_input(args):
+        raise ValueError("a user error")
+
+    assert cli.run_command(bad_input, None, "predict") == 2
+    assert capsys.readouterr().err == "kerasfer predict: error: a user error\n"
+    monkeypatch.setenv("KERASFER_DEBUG", "1")
+    assert cli.run_command(bad_input, None, "predict") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last)") and "in bad_input" in err
+    assert err.endswith("kerasfer predict: error: a user error\n")

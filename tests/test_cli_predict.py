@@ -150,3 +150,57 @@ def test_predict_with_tta(workspace, capsys):
         assert main(["predict", image, "--model", model, "--detector", "none", "--tta", mode, "--quiet"]) == 0
         data = json.loads(capsys.readouterr().out)
         assert data["tta"] == mode and len(data["images"][0]["faces"]) == 1
+
+
+def test_interrupted_video_keeps_the_frames_done(workspace, capsys, monkeypatch):
+    """Issue 26, item 4: Ctrl-C in the middle of a video writes the results so far and names both files."""
+    import kerasfer.inference.video as video
+
+    real_draw, drawn = video._draw, []
+
+    def draw_then_interrupt(frame, faces):
+        if len(drawn) == 3:
+            raise KeyboardInterrupt
+        drawn.append(1)
+        return real_draw(frame, faces)
+
+    monkeypatch.setattr(video, "_draw", draw_then_interrupt)
+    out, annotated = workspace / "interrupted.json", workspace / "interrupted.mp4"
+    clip, image = str(workspace / "clip.avi"), str(workspace / "images" / "sub" / "blank.png")
+    args = [image, clip, "--model", str(workspace / "model.keras"), "--detector", "none", "--quiet"]
+    assert main(["predict", *args, "-o", str(out), "--annotate", str(annotated)]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"kerasfer predict: interrupted at frame 3 of {clip}; the results so far are in {out}; "
+        f"the annotated video of the frames done: {annotated}"
+    ]
+    data = json.loads(out.read_text())
+    assert len(data["images"]) == 1 and len(data["images"][0]["faces"]) == 1
+    (vid,) = data["videos"]
+    assert vid["interrupted"] is True and vid["frames_read"] == 3 and [f["frame"] for f in vid["frames"]] == [0, 1, 2]
+    assert cv2.VideoCapture(str(annotated)).get(cv2.CAP_PROP_FRAME_COUNT) == 3
+
+
+def test_outputs_no_write_can_reach_are_refused_before_any_work(workspace, capsys, monkeypatch):
+    """Issue 26, item 6: a real write probe up front (as root, /proc passes the permission check but takes no
+    file), and a failure found later is printed with its cause rather than only counted."""
+    import kerasfer.inference.fer as fer_module
+    import kerasfer.inference.video as video
+
+    model, clip = str(workspace / "model.keras"), str(workspace / "clip.avi")
+    with monkeypatch.context() as m:
+        m.setattr(fer_module, "FER", lambda *a, **k: pytest.fail("FER was built although an output path is bad"))
+        for flag, path in (("--annotate", "/proc/kerasfer_ann.mp4"), ("--output", "/proc/kerasfer_v.json")):
+            assert main(["predict", clip, "--model", model, "--quiet", flag, path]) == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and err[0].startswith(f"kerasfer predict: error: {flag} {path}"), err
+
+    def no_writer(path, fps, size):
+        raise ValueError(f"OpenCV cannot write the video {path} (codec mp4v).")
+
+    monkeypatch.setattr(video, "open_writer", no_writer)
+    annotated = workspace / "never.mp4"
+    assert main(["predict", clip, "--model", model, "--detector", "none", "--annotate", str(annotated)]) == 1
+    err = capsys.readouterr().err
+    assert f"kerasfer predict: {clip}: ValueError: OpenCV cannot write the video {annotated}" in err
+    assert "1 inputs could not be processed" in err

@@ -35,3 +35,26 @@ def test_demo_quick(tmp_path, capsys, monkeypatch):
     assert cli.main(["demo", "--quick", "--no-export", "--output", out]) == 1  # the boundary: a failure, one line
     captured = capsys.readouterr()
     assert "Replacing the previous demo run" in captured.out and "kerasfer demo: error: Stop" in captured.err
+
+
+def test_demo_checks_matplotlib_before_training(tmp_path, capsys, monkeypatch):
+    """Issue 26, item 1: no minute of training before a missing matplotlib is found; the error has the prefix."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--quick", "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kerasfer demo: error: The confusion-matrix plot needs matplotlib")
+    assert "pip install 'kerasfer[tfds]'" in err and not (out / "run").exists()
+
+
+def test_demo_prints_one_line_per_epoch_into_a_log(tmp_path, monkeypatch):
+    """Issue 26, item 11: outside a terminal the demo trains with Keras's one-line-per-epoch output (no ANSI bar),
+    as `kerasfer train` does."""
+    import kerasfer.demo as demo
+
+    seen = {}
+    monkeypatch.setattr(demo, "run_demo", lambda output, **kw: seen.update(kw))
+    assert cli.main(["demo", "--output", str(tmp_path / "demo")]) == 0  # pytest's stdout is not a terminal
+    assert seen["verbose"] == 2

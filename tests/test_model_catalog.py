@@ -62,3 +62,21 @@ def test_bad_catalog_files(tmp_path):
     (tmp_path / "bad.json").write_text('{"rows": []}')
     with pytest.raises(ValueError, match="not a kerasfer model catalog"):
         model_catalog.read_catalog(tmp_path / "bad.json")
+
+
+def test_packaged_weights_are_listed_from_their_cards(capsys):
+    """Issue 26, item 14: the packaged weights' names, accuracy and size, without Keras."""
+    code = "import sys; from kerasfer import cli; print(cli.main(['models', '--weights']), 'keras' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = out.stdout.strip().splitlines()
+    assert lines[-1] == "0 False" and lines[0].startswith("| weights | evaluated on |")
+    rows = model_catalog.packaged_weights_rows()
+    from kerasfer.models.weights import packaged_weights
+
+    assert [r["weights"] for r in rows] == [f"{m}/{n}" for m, n in packaged_weights()]
+    card = json.loads((model_catalog.WEIGHTS_DIR / "resnet18_small_fer2013.json").read_text())
+    (row,) = [r for r in rows if r["weights"] == "resnet18_small/fer2013"]
+    assert row["accuracy"] == card["evaluation"]["accuracy"] and row["size_bytes"] == card["size_bytes"]
+    assert "| `resnet18_small/fer2013` | fer2013 (validation, 3,589) | 48x48x1 | 2,805,543 | 67.1% |" in out.stdout
+    assert cli.main(["models", "--weights", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == rows

@@ -131,3 +131,10 @@ def test_load_trained_files_check_the_run_and_take_labels(sources):
     model = loaded.model
     assert load_trained(model).labels_source == "canonical"
     assert load_trained(model, labels=names).labels_source == "argument"
+
+
+def test_a_keras_file_that_is_no_zip_is_named_as_such(tmp_path):
+    garbage = tmp_path / "garbage.keras"
+    garbage.write_text("not a model")
+    with pytest.raises(ValueError, match="is not a Keras model file: a .keras file is a zip archive"):
+        load_trained(garbage)

@@ -71,6 +71,10 @@ def read_image(path) -> np.ndarray:
     import cv2
 
     path = pathlib.Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{path} is a folder, not an image: give its image files (`kerasfer predict FOLDER` searches folders)."
+        )
     if not path.is_file():
         raise FileNotFoundError(f"No such image file: {path}")
     data = np.fromfile(str(path), dtype=np.uint8)  # works with non-ASCII paths, unlike cv2.imread
@@ -116,9 +120,7 @@ class MTCNNDetector:
         try:
             from mtcnn import MTCNN
         except ImportError as e:  # pragma: no cover - depends on the install
-            raise ImportError(
-                "The 'mtcnn' detector needs the mtcnn package: pip install 'kerasfer[face]' (or use detector='haar')."
-            ) from e
+            raise ImportError(DETECTOR_RUNTIMES["mtcnn"][1]) from e
         self._mtcnn = MTCNN()
 
     def __call__(self, image: np.ndarray) -> list[Face]:
@@ -243,14 +245,42 @@ _DETECTOR_CLASSES = {
     "none": WholeImageDetector,
 }
 _DETECTOR_CACHE: dict = {}
+# The package each detector runs on, and what to do when it is missing (the detector classes raise it too).
+DETECTOR_RUNTIMES = {
+    "blazeface": (
+        "ai_edge_litert",
+        "The blazeface face detector runs on LiteRT: pip install 'kerasfer[tflite]' (ai-edge-litert), or use "
+        "--detector mtcnn (pip install 'kerasfer[face]') or --detector haar.",
+    ),
+    "mtcnn": (
+        "mtcnn",
+        "The mtcnn face detector needs the mtcnn package: pip install 'kerasfer[face]' (or use --detector haar).",
+    ),
+}
+
+
+def check_detector(detector):
+    """Checks a detector choice at once, before any model is loaded: a callable, or one of `DETECTORS` whose
+    package is installed. Returns it (a name in lower case); a `ValueError` listing the accepted names, or an
+    `ImportError` with the install line."""
+    import importlib.util
+
+    if callable(detector):
+        return detector
+    if not isinstance(detector, str) or detector.lower() not in _DETECTOR_CLASSES:
+        raise ValueError(f"Unknown face detector {detector!r}; use one of {', '.join(DETECTORS)} (or a callable).")
+    name = detector.lower()
+    module, message = DETECTOR_RUNTIMES.get(name, (None, None))
+    if module is not None and importlib.util.find_spec(module) is None:
+        raise ImportError(message)
+    return name
 
 
 def get_detector(detector=DEFAULT_DETECTOR, **kwargs) -> Callable[[np.ndarray], list[Face]]:
     """Returns a detector: one of `DETECTORS` (cached per settings), or `detector` itself if callable."""
     if callable(detector):
         return detector
-    if not isinstance(detector, str) or detector.lower() not in _DETECTOR_CLASSES:
-        raise ValueError(f"Unknown face detector {detector!r}; use one of {DETECTORS} or a callable.")
+    check_detector(detector)
     key = (detector.lower(), tuple(sorted(kwargs.items())))
     if key not in _DETECTOR_CACHE:
         _DETECTOR_CACHE[key] = _DETECTOR_CLASSES[detector.lower()](**kwargs)
@@ -538,16 +568,13 @@ def _encode_image(image_rgb: np.ndarray, ext: str) -> np.ndarray | None:
 def _write_file(path: pathlib.Path, data) -> None:
     """Writes `data` (encoded image bytes, or text) to a temporary file then renames it: a crash or a full disk
     never leaves a half-written file under the real name (which a later run would keep as done)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    from kerasfer.paths import replaced_when_done
+
+    with replaced_when_done(path) as tmp:
         if isinstance(data, str):
-            tmp.write_text(data)
+            pathlib.Path(tmp).write_text(data)
         else:
-            data.tofile(str(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+            data.tofile(tmp)
 
 
 def _check_formats(files, image_format, hw) -> None:

@@ -16,7 +16,6 @@ images with other labels, so one copy of the images serves both.
 
 from __future__ import annotations
 
-import os
 import pathlib
 import re
 import sys
@@ -270,13 +269,10 @@ def _builder_with_ids(dataset: str, data_dir=None):
 def _save_npz(path: pathlib.Path, fields: dict, compress: bool) -> None:
     """Writes an array file through a temporary name: never a half-written file under the real one. Raw uint8
     images are zlib-compressed; WebP bytes are stored as they are (already compressed)."""
-    tmp = path.with_name(path.name + ".tmp.npz")
-    try:
+    from kerasfer.paths import replaced_when_done
+
+    with replaced_when_done(path) as tmp:
         (np.savez_compressed if compress else np.savez)(tmp, **fields)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _read_npz(path) -> dict:

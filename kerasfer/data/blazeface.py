@@ -221,10 +221,9 @@ class BlazeFaceDetector:
         try:
             self._interpreter(INPUT_SIZE, INPUT_SIZE)  # loads the model now: a missing runtime fails here, clearly
         except ImportError as e:
-            raise ImportError(
-                "The 'blazeface' detector runs on LiteRT: pip install 'kerasfer[tflite]' (ai-edge-litert), or use "
-                "detector='mtcnn' (pip install 'kerasfer[face]') or detector='haar'."
-            ) from e
+            from kerasfer.data.align import DETECTOR_RUNTIMES
+
+            raise ImportError(DETECTOR_RUNTIMES["blazeface"][1]) from e
 
     def _interpreter(self, height: int, width: int):
         """(interpreter, input index, boxes index, scores index, anchors, input buffer) for one input size."""

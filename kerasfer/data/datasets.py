@@ -39,6 +39,7 @@ that is there but unusable (corrupt archive, wrong columns) raises `ValueError`.
 TensorFlow and TFDS are imported inside the functions.
 """
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -68,10 +69,25 @@ def _split_name(name):
     return base.lower(), (config or None)
 
 
+class _UnpreparedNoteFilter(logging.Filter):
+    """Drops TFDS's "Variant folder ... has no dataset_info.json" warning, which it logs for every dataset that is
+    not prepared yet (in a fresh data_dir too, and again on every later call); kerasfer's own error says what is
+    missing and how to prepare it."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        return not (message.startswith("Variant folder ") and message.endswith(" has no dataset_info.json"))
+
+
+_UNPREPARED_NOTE = _UnpreparedNoteFilter()
+
+
 def _builder(name, *, data_dir=None, config=None):
     import tensorflow_datasets as tfds
 
     import kerasfer.tfds_builders  # noqa: F401  (registers the builders)
+
+    logging.getLogger("absl").addFilter(_UNPREPARED_NOTE)  # once: a logger keeps one copy of a filter
 
     base, cfg = _split_name(name)
     if config is not None and cfg is not None and config != cfg:
@@ -86,9 +102,22 @@ def _builder(name, *, data_dir=None, config=None):
             "(or any TFDS dataset name)."
         ) from None
     except ValueError as e:
-        if "config" in str(e).lower():
-            raise ValueError(f"Unknown config for dataset {name!r}: {e}") from e
-        raise
+        if "config" not in str(e).lower():
+            raise
+        configs = _config_names(base)
+        known = f"its configs: {', '.join(configs)}" if configs else "it has no named configs"
+        raise ValueError(f"Unknown config {cfg!r} of dataset {base!r} (in {name!r}); {known}.") from None
+
+
+def _config_names(base) -> list[str]:
+    """The names of a registered TFDS dataset's builder configs (empty when it has none or is unknown)."""
+    import tensorflow_datasets as tfds
+
+    try:
+        cls = tfds.builder_cls(base)
+    except Exception:  # noqa: BLE001 - only for the error message
+        return []
+    return [c.name for c in (getattr(cls, "BUILDER_CONFIGS", None) or [])]
 
 
 def _local(path) -> pathlib.Path:
@@ -299,6 +328,7 @@ def _build(builder, root, *, kept=None):
     tmp = data_root / f".kerasfer-rebuild-{builder.name}-{secrets.token_hex(4)}" if replace else None
     target = _rebuilt(builder, tmp) if replace else builder
     default_manual = data_root / "downloads" / "manual"
+    new_folders = [] if replace else [f for f in (data_path, data_path.parent) if not f.exists()]
     try:
         with _common.record_manual_files() as used:
             try:
@@ -318,6 +348,11 @@ def _build(builder, root, *, kept=None):
                 aside.rename(data_path)
                 raise
             shutil.rmtree(aside, ignore_errors=True)
+    except BaseException:
+        for folder in new_folders:  # a failed first preparation leaves no empty version or config folder behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
+        raise
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

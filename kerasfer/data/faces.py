@@ -80,10 +80,12 @@ def to_rgb(image, bgr: bool = False) -> np.ndarray:
     """Converts an image array to RGB uint8 (H, W, 3).
 
     Accepts (H, W) or (H, W, 1) grayscale, (H, W, 3) RGB (or BGR with `bgr=True`), (H, W, 4) RGBA/BGRA (alpha is
-    dropped), uint8, uint16 (scaled down) or float (in [0, 1] when the maximum is <= 1, else [0, 255]).
+    dropped), uint8, uint16 (scaled down), other integers in [0, 255], or float (in [0, 1] when the maximum is
+    <= 1, else [0, 255]).
 
     Raises:
-        ValueError: wrong rank or channel count, an empty image, NaN/inf values.
+        ValueError: wrong rank or channel count, an empty image, NaN/inf values, a complex dtype, values outside
+            [0, 255] (negative int16 values, say: refused rather than clipped to black).
     """
     array = np.asarray(image)
     if array.dtype == object or array.ndim not in (2, 3):
@@ -99,15 +101,21 @@ def to_rgb(image, bgr: bool = False) -> np.ndarray:
     elif array.dtype == np.uint16:
         array = (array >> 8).astype(np.uint8)
     elif array.dtype != np.uint8:
-        if not np.issubdtype(array.dtype, np.number):
-            raise ValueError(f"Unsupported image dtype {array.dtype}.")
-        is_float = np.issubdtype(array.dtype, np.floating)
+        if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+            raise ValueError(f"Unsupported image dtype {array.dtype}: pass uint8, uint16, integer or float pixels.")
+        dtype, is_float = array.dtype, np.issubdtype(array.dtype, np.floating)
         array = array.astype(np.float32)
         if not np.all(np.isfinite(array)):
             raise ValueError("The image contains NaN or inf values.")
-        if is_float and array.max(initial=0.0) <= 1.0 and array.min(initial=0.0) >= 0.0:
+        low, high = float(array.min()), float(array.max())
+        if low < 0 or high > 255:  # not pixels: clipping would hide it (a black image finds no face)
+            raise ValueError(
+                f"{dtype} image values must lie in [0, 255] (or [0, 1] for floats); they span [{low:g}, "
+                f"{high:g}]: scale them to pixels first."
+            )
+        if is_float and high <= 1.0:
             array = array * 255.0
-        array = np.clip(np.rint(array), 0, 255).astype(np.uint8)
+        array = np.rint(array).astype(np.uint8)
     if array.ndim == 2:
         array = array[..., None]
     channels = array.shape[-1]

@@ -4,8 +4,10 @@ TFLite (LiteRT) export with post-training quantization, the model card, a strict
 GPU-delegate check and LiteRT benchmarks. Nothing here imports TensorFlow at import time;
 the submodules load on first use: `tflite` (`export_tflite`, `convert`,
 `QuantizationConfig`), `flatbuffer` (read a `.tflite`), `gpu_check` (`check`), `card`,
-`evaluate` (`run_tflite`, `compare`, `layer_drift`) and `bench` (`benchmark`). `reparameterize(model)` (from
-`reparam`, Keras only) fuses re-param blocks. Importing this package imports neither Keras nor TensorFlow.
+`evaluate` (`run_tflite`, `compare`, `layer_drift`), `bench` (`benchmark`), `web` (`export_web`: a page that runs
+the model in the browser with LiteRT.js) and `browser` (headless Chromium for testing that page).
+`reparameterize(model)` (from `reparam`, Keras only) fuses re-param blocks. Importing this package imports neither
+Keras nor TensorFlow.
 """
 
 from kerasfer._lazy import lazy_attributes
@@ -20,8 +22,21 @@ _LAZY_ATTRS = {
     "check_gpu_compatibility": ("kerasfer.export.gpu_check", "check"),
     "TFLiteRunner": "kerasfer.inference.runners",
     "benchmark": "kerasfer.export.bench",
+    "export_web": "kerasfer.export.web",
 }
-_SUBMODULES = ("tflite", "flatbuffer", "gpu_check", "card", "evaluate", "bench", "cli", "reparam", "int8_rewrite")
+_SUBMODULES = (
+    "tflite",
+    "flatbuffer",
+    "gpu_check",
+    "card",
+    "evaluate",
+    "bench",
+    "cli",
+    "reparam",
+    "int8_rewrite",
+    "web",
+    "browser",
+)
 
 
 _LAZY_ATTRS.update({name: (f"kerasfer.export.{name}", None) for name in _SUBMODULES})

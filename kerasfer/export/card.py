@@ -198,9 +198,10 @@ def card_markdown(card: dict) -> str:
     """Renders the card as Markdown."""
     a, i, o, q = card["architecture"], card["input"], card["output"], card["quantization"]
     norm = i["normalization"]
-    lines = [
-        f"# {card['model_name']} ({q['mode']}) model card",
-        "",
+    lines = [f"# {card['model_name']} ({q['mode']}) model card", ""]
+    if card.get("source"):
+        lines += [f"Exported from `{card['source']}`.", ""]
+    lines += [
         "## Architecture",
         f"- model: `{a['name']}`" + (f" (family `{a['family']}`)" if a.get("family") else ""),
     ]
@@ -264,6 +265,47 @@ def card_markdown(card: dict) -> str:
     return "\n".join(lines)
 
 
+def _source_key(source) -> str:
+    """`source` compared the way files are: a path by its real location (`runs/a` and `./runs/a` are one run)."""
+    text = str(source)
+    return os.path.realpath(text) if os.path.exists(text) else text
+
+
+def export_clashes(tflite_paths, source, other_files=()) -> list[tuple[str, str | None]]:
+    """The files an export of `source` would replace that came from another source, with that source.
+
+    `tflite_paths`: the `.tflite` files about to be written; each one's labels and card beside it count with it,
+    and its card's `"source"` says where it came from. `other_files`: JSON files with a `"source"` key (the
+    export report). A file of unknown origin (no card, or a card without `"source"`, as before cards recorded it)
+    is a clash too, with source None. Returns `[(path, source or None), ...]`; empty when nothing clashes.
+    """
+    key = _source_key(source)
+    clashes = []
+
+    def recorded(json_path):
+        try:
+            with open(json_path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        return data.get("source") if isinstance(data, dict) else None
+
+    for path in map(os.fspath, tflite_paths):
+        stem = os.path.splitext(path)[0]
+        group = [p for p in (path, stem + ".labels.txt", stem + ".card.json", stem + ".card.md") if os.path.exists(p)]
+        if not group:
+            continue
+        theirs = recorded(stem + ".card.json")
+        if theirs is None or _source_key(theirs) != key:
+            clashes += [(p, theirs) for p in group]
+    for path in map(os.fspath, other_files):
+        if os.path.exists(path):
+            theirs = recorded(path)
+            if theirs is None or _source_key(theirs) != key:
+                clashes.append((path, theirs))
+    return clashes
+
+
 def write_card(card: dict, json_path, markdown_path) -> None:
     """Writes the card as JSON and Markdown."""
     with open(json_path, "w", encoding="utf-8") as f:
@@ -277,6 +319,7 @@ __all__ = [
     "build_card",
     "card_markdown",
     "embedded_metadata",
+    "export_clashes",
     "normalization_of",
     "read_labels",
     "write_card",

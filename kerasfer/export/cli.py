@@ -3,6 +3,7 @@
     kerasfer export --weights runs/fer2013 --quantization fp32 fp16 int8 \\
         --eval-dataset fer2013:validation --manual-dir DIR --num-eval 500 --out exported/
     kerasfer bench exported/*.tflite --threads 1 2 --json bench.json
+    kerasfer export --web web/ [--model M] [--litert-js node_modules/@litertjs/core]   # kerasfer.export.web
 
 `export` takes what every command takes (a run directory, a `.keras` or `.weights.h5` file, a
 packaged name such as `resnet18_small/fer2013`, or a registry name; see
@@ -49,8 +50,8 @@ def register(sub) -> None:
     p.add_argument("--num-classes", type=int, default=None, help="classes of an untrained or .weights.h5 model")
     p.add_argument("--input-size", type=int, nargs="+", default=None, help="H [W [C]] of an untrained model")
     p.add_argument(
-        "--quantization", nargs="+", default=["fp32", "fp16"], choices=list(QUANTIZATIONS),
-        help="variants to export (default fp32 fp16)",
+        "--quantization", nargs="+", default=None, choices=list(QUANTIZATIONS),
+        help="variants to export (default fp32 fp16; with --web one of fp32 fp16 dynamic, default fp16)",
     )  # fmt: skip
     p.add_argument("--io-type", default="float32", choices=["float32", "int8", "uint8"], help="int8 model I/O type")
     p.add_argument("--float-ops", nargs="+", default=(), metavar="OP", help=FLOAT_OPS_HELP)
@@ -65,6 +66,9 @@ def register(sub) -> None:
     p.add_argument("--strict-gl", action="store_true", help="also check OpenGL-fallback portability (L11)")
     p.add_argument("--report", help="JSON report path (default <out>/<model>_export_report.json)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--web", metavar="DIR", help="write a static web page folder instead (see kerasfer.export.web)")
+    p.add_argument("--litert-js", metavar="DIR", help="--web: copy LiteRT.js from this npm install (offline page)")
+    p.add_argument("--overwrite", action="store_true", help="replace files in --out exported from another model")
     p.set_defaults(func=run_export)
 
     b = sub.add_parser(
@@ -131,6 +135,11 @@ def run_export(args) -> int:
     from kerasfer.paths import check_output_folder
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    if args.web:
+        return run_export_web(args, say)
+    if args.litert_js:
+        raise ValueError("--litert-js goes with --web.")
+    args.quantization = args.quantization or ["fp32", "fp16"]
     for flag, value in (("--num-eval", args.num_eval), ("--num-calibration", args.num_calibration)):
         if value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}.")
@@ -141,6 +150,16 @@ def run_export(args) -> int:
         raise ValueError("int8 needs calibration images: --representative-dataset or --eval-dataset.")
     loaded = _load(args)
     model = loaded.model
+    report_path = args.report or os.path.join(args.out, f"{model.name}_export_report.json")
+    paths = [os.path.join(args.out, f"{model.name}_{q}.tflite") for q in args.quantization]
+    clashes = [] if args.overwrite else card_lib.export_clashes(paths, loaded.source, [report_path])
+    if clashes:
+        names = ", ".join(os.path.basename(p) for p, _ in clashes)
+        origins = sorted({str(theirs) for _, theirs in clashes if theirs} or {"an unknown source"})
+        raise FileExistsError(
+            f"--out {args.out} already holds {names}, exported from {' and '.join(origins)}, not from "
+            f"{loaded.source}: give another --out, or --overwrite to replace them."
+        )
     if not loaded.trained:
         print(
             f"kerasfer export: warning: {loaded.source} is an untrained model (random weights): its exports "
@@ -173,13 +192,13 @@ def run_export(args) -> int:
         report["keras_top1"] = evaluate.top1_accuracy(keras_probs, eval_data[1])
         report["num_eval"] = int(len(eval_data[1]))
     fp32_bytes = None
-    for q in args.quantization:
-        path = os.path.join(args.out, f"{model.name}_{q}.tflite")
+    for q, path in zip(args.quantization, paths):
         kw = {}
         if q == "int8":  # calibrate on every image loaded (the config's own cap is 200)
             kw = {"inference_input_type": args.io_type, "inference_output_type": args.io_type,
                   "quantization_steps": len(rep), "float_ops": args.float_ops}  # fmt: skip
-        result = tflite.export_tflite(model, path, q, representative_data=rep, labels=loaded.labels, progress=say, **kw)
+        result = tflite.export_tflite(model, path, q, representative_data=rep, labels=loaded.labels, progress=say,
+                                      source=loaded.source, **kw)  # fmt: skip
         row = {
             "quantization": q,
             "path": path,
@@ -210,12 +229,36 @@ def run_export(args) -> int:
                 ref = fp32_bytes or _fp32_reference(model, loaded.labels)
                 row["layer_drift"] = evaluate.layer_drift(ref, content, eval_data[0][:16])[:10]
         report["variants"].append(row)
-    report_path = args.report or os.path.join(args.out, f"{model.name}_export_report.json")
     with open(report_path, "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
         f.write("\n")
     print(format_export_report(report))
     print(f"report: {report_path}")
+    return 0
+
+
+def run_export_web(args, say) -> int:
+    from kerasfer.export.web import export_web
+
+    quantization = args.quantization or ["fp16"]
+    if len(quantization) != 1:
+        raise ValueError(f"--web exports one classifier: give one --quantization, not {' '.join(quantization)}.")
+    result = export_web(
+        args.web,
+        args.model,
+        args.weights,
+        quantization=quantization[0],
+        litert_js=args.litert_js,
+        labels=args.labels,
+        num_classes=args.num_classes,
+        input_shape=_input_shape(args),
+        progress=say,
+    )
+    print(
+        f"wrote {result.folder}: {result.source} ({quantization[0]}), LiteRT.js {result.config['litert']['version']} "
+        f"from {'the CDN' if result.runtime == 'cdn' else 'the folder'}"
+    )
+    print(f"serve it, e.g. python3 -m http.server 8000 --bind 127.0.0.1 --directory {result.folder}")
     return 0
 
 

@@ -434,8 +434,8 @@ class ExportResult:
     card_json_path: str
     card_markdown_path: str
     size_bytes: int
-    card: dict
-    gpu_report: object = None
+    card: dict = dataclasses.field(repr=False)  # tens of kilobytes: read it, do not print it
+    gpu_report: object = dataclasses.field(default=None, repr=False)
 
 
 def export_tflite(
@@ -451,6 +451,7 @@ def export_tflite(
     gpu_check: bool = True,
     count_macs: bool = True,
     progress: Callable | None = None,
+    source: str | None = None,
     **quantization_kwargs,
 ) -> ExportResult:
     """Exports a Keras model to `.tflite` with `<file>.labels.txt` and a model card beside it.
@@ -474,6 +475,8 @@ def export_tflite(
         gpu_check: run `kerasfer.export.gpu_check` and record the result in the card.
         count_macs: count MACs for the card (one forward pass).
         progress: optional `print`-like callable for progress messages.
+        source: what the model was loaded from (a run directory, a file, a packaged name), recorded in the card
+            as `"source"` (default: the model's name), so that every exported file says which run it came from.
         **quantization_kwargs: int8 options (see `QuantizationConfig.for_int8`).
 
     Returns:
@@ -518,6 +521,7 @@ def export_tflite(
         count_macs=count_macs,
         fused_model=fused,
     )
+    card["source"] = str(source) if source is not None else model.name
     if eval_data is not None:
         from kerasfer.export import evaluate
 

@@ -9,6 +9,7 @@ from kerasfer.data.align import DETECTORS
 from kerasfer.inference.tta import TTA_MODES
 
 _IMAGE_CHUNK = 64  # images read, detected and classified together (one model call per chunk)
+_ERRORS_SHOWN = 5  # inputs that failed whose cause is printed on stderr (all are in the results)
 
 
 def register(sub):
@@ -142,27 +143,41 @@ def _predict(args) -> int:
         num_classes=args.num_classes,
         input_shape=_parse_shape(args.input_shape) if args.input_shape else None,
     )
-    image_results = []
-    for start in range(0, len(images), _IMAGE_CHUNK):
-        chunk = images[start : start + _IMAGE_CHUNK]
-        image_results.extend(fer.predict_batch(chunk, on_error="record"))
-        if not args.quiet and len(images) > _IMAGE_CHUNK:
-            print(f"images: {len(image_results)}/{len(images)}", file=sys.stderr)
-    video_results, video_errors = [], []
-    for video in videos:
-        try:
-            video_results.append(
-                fer.analyze_video(
-                    video,
-                    every_n_frames=args.every_n_frames,
-                    track=not args.no_track,
-                    annotate=annotate.get(video),
-                    progress=not args.quiet,
-                    max_frames=args.max_frames,
+    from kerasfer.inference.video import VideoInterrupted
+
+    image_results, video_results, video_errors = [], [], []
+    interrupted = None  # Ctrl-C: what was being processed; the results so far are written all the same
+    try:
+        for start in range(0, len(images), _IMAGE_CHUNK):
+            chunk = images[start : start + _IMAGE_CHUNK]
+            interrupted = f"image {start + 1} of {len(images)}"
+            image_results.extend(fer.predict_batch(chunk, on_error="record"))
+            if not args.quiet and len(images) > _IMAGE_CHUNK:
+                print(f"images: {len(image_results)}/{len(images)}", file=sys.stderr)
+        for video in videos:
+            interrupted = str(video)
+            try:
+                video_results.append(
+                    fer.analyze_video(
+                        video,
+                        every_n_frames=args.every_n_frames,
+                        track=not args.no_track,
+                        annotate=annotate.get(video),
+                        progress=not args.quiet,
+                        max_frames=args.max_frames,
+                    )
                 )
-            )
-        except (OSError, ValueError) as e:
-            video_errors.append({"source": str(video), "error": f"{type(e).__name__}: {e}"})
+            except VideoInterrupted as e:
+                if e.result is not None:
+                    video_results.append(e.result)
+                    interrupted = f"frame {e.result.frames_read} of {video}"
+                raise
+            except (OSError, ValueError) as e:
+                video_errors.append({"source": str(video), "error": f"{type(e).__name__}: {e}"})
+        interrupted = None
+    except KeyboardInterrupt:
+        if not (image_results or video_results):
+            raise
 
     failed = sum(1 for r in image_results if r.error) + len(video_errors)
     written = None
@@ -185,12 +200,30 @@ def _predict(args) -> int:
             written = save_or_rescue(lambda path: pathlib.Path(path).write_text(text), args.output)
         else:
             print(text)
+    if interrupted is not None:
+        from kerasfer.cli import EXIT_INTERRUPTED
+
+        where = f"the results so far are in {written}" if written else "the results so far are printed above"
+        done = {v.source for v in video_results}
+        annotated = [annotate[v] for v in videos if v in annotate and str(v) in done]
+        print(
+            f"kerasfer predict: interrupted at {interrupted}; {where}"
+            + (f"; the annotated video of the frames done: {', '.join(annotated)}" if annotated else ""),
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     if not args.quiet:
         n_faces = sum(len(r.faces) for r in image_results)
         print(
-            f"{len(image_results)} images ({n_faces} faces), {len(video_results)} videos, {failed} unreadable",
+            f"{len(image_results)} images ({n_faces} faces), {len(video_results)} videos, {failed} failed",
             file=sys.stderr,
         )
-    if failed and args.quiet:
-        print(f"kerasfer predict: {failed} inputs could not be read (listed in the results)", file=sys.stderr)
+    causes = [(r.source, r.error) for r in image_results if r.error] + [(e["source"], e["error"]) for e in video_errors]
+    for source, error in causes[:_ERRORS_SHOWN]:  # the cause on stderr, not only in the results
+        print(f"kerasfer predict: {source}: {error}", file=sys.stderr)
+    if failed:
+        more = f"{failed - _ERRORS_SHOWN} more, " if failed > _ERRORS_SHOWN else ""
+        print(
+            f"kerasfer predict: {failed} inputs could not be processed ({more}listed in the results)", file=sys.stderr
+        )
     return 1 if failed or (written is not None and written != args.output) else 0

@@ -89,6 +89,7 @@ class FER:
         from kerasfer.inference.tta import check_mode
 
         self.tta = check_mode(tta)
+        detector = _align.check_detector(detector)  # an unknown name or a missing package fails before the model loads
         default = model is None and tflite is None and weights is None
         if default:
             model = _default_model()

@@ -105,6 +105,7 @@ class VideoResult:
     seconds: float = 0.0
     detect_seconds: float = 0.0
     classify_seconds: float = 0.0
+    interrupted: bool = False  # stopped by Ctrl-C: `frames` are those processed until then
 
     @property
     def processing_fps(self) -> float:
@@ -119,6 +120,7 @@ class VideoResult:
             "labels": list(self.labels),
             "seconds": self.seconds,
             "processing_fps": self.processing_fps,
+            **({"interrupted": True} if self.interrupted else {}),
             "frames": [f.to_dict() for f in self.frames],
         }
 

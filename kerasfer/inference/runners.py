@@ -343,6 +343,8 @@ def load_runner(
     if tflite is not None:
         if model is not None:
             raise ValueError("Pass either model= or tflite=, not both.")
+        if not str(tflite).lower().endswith(".tflite"):
+            raise ValueError(f"{tflite} is not a .tflite file: --tflite takes a TFLite classifier (kerasfer export).")
         model = tflite
     if isinstance(model, Runner):
         runner = model

@@ -134,6 +134,17 @@ def open_writer(path, fps, frame_size_hw):
     return writer
 
 
+class VideoInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `analyze_video`: `result` holds every frame processed until then (None when there was none).
+
+    A `KeyboardInterrupt`, so code that does not look for it stops as before; the command line writes
+    the partial results instead of losing them."""
+
+    def __init__(self, result):
+        super().__init__(f"interrupted after {result.frames_read if result else 0} frames")
+        self.result = result
+
+
 _QUEUE_FRAMES = 4  # frames waiting between two stages of the overlapped loop (bounded: memory stays flat)
 _END = object()
 
@@ -258,14 +269,24 @@ def analyze_video(
     Returns:
         A `VideoResult` (also when the video ends early: every frame decoded until then is in it). The annotated
         video is closed whatever happens, with every frame processed so far.
+
+    Raises:
+        VideoInterrupted: on Ctrl-C (a `KeyboardInterrupt`), with the frames processed so far in its `result`
+            (`interrupted=True`); `output` is not written then.
     """
     import cv2
 
     if int(every_n_frames) < 1:
         raise ValueError(f"every_n_frames must be >= 1, got {every_n_frames}.")
     every_n_frames = int(every_n_frames)
-    if output is not None and pathlib.Path(output).suffix.lower() not in (".json", ".csv"):
-        raise ValueError(f"output must be a .json or .csv path; got {output}.")
+    if output is not None:  # every output path is checked before a frame is read
+        from kerasfer.paths import check_output_file
+
+        check_output_file(output, suffixes=(".json", ".csv"), flag="output")
+    if annotate is not None:
+        from kerasfer.paths import check_output_file
+
+        check_output_file(annotate, suffixes=(".mp4", ".avi", ".m4v", ".mov"), flag="annotate")
     if isinstance(source, int):
         cap = cv2.VideoCapture(source)
         name = f"camera:{source}"
@@ -293,6 +314,7 @@ def analyze_video(
     count = 0
     size = None
     stages = []
+    interrupted = False
     try:
         stream = _read_frames(cap, fps, max_frames)
         if overlap:
@@ -323,6 +345,8 @@ def analyze_video(
                 writer.write(_draw(frame_bgr, last))  # the frame is not used after this
             count += 1
             bar.update()
+    except KeyboardInterrupt:
+        interrupted = True  # the frames done so far are returned with it, below
     finally:
         for stage in reversed(stages):  # the consumers first: the decoder is idle before the capture goes
             stage.stop()
@@ -331,18 +355,23 @@ def analyze_video(
             writer.release()
         bar.close()
     if count == 0:
+        if interrupted:
+            raise VideoInterrupted(None)
         raise ValueError(f"No frame could be read from {name}.")
     result = VideoResult(
         source=name,
         fps=fps,
         frame_size=tuple(size),
         frames_read=count,
-        frames=frames,
+        frames=[f for f in frames if f.index < count],  # interrupted: a frame classified but not counted is left out
         labels=fer.labels,
         seconds=time.perf_counter() - start,
         detect_seconds=timing["detect"],
         classify_seconds=t_classify,
+        interrupted=interrupted,
     )
+    if interrupted:
+        raise VideoInterrupted(result)
     if output is not None:
         if pathlib.Path(output).suffix.lower() == ".csv":
             result.to_csv(output)

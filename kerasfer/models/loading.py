@@ -31,6 +31,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import zipfile
 
 PREPROCESSING_FILE = "preprocessing.json"
 CONFIG_FILE = "config.json"
@@ -361,6 +362,8 @@ def _read_keras(path: pathlib.Path):
     import kerasfer
 
     kerasfer.register_keras_objects()  # the custom layers and losses, for deserialisation
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found" of a file that is there
+        raise ValueError(f"{path} is not a Keras model file: a .keras file is a zip archive, and this one is not.")
     try:
         return keras.saving.load_model(str(path), compile=False)
     except Exception as e:  # noqa: BLE001 - name the file that failed

@@ -15,13 +15,53 @@ import keras
 import numpy as np
 
 
+def save_weights(model, path) -> None:
+    """`model.save_weights(path)` under a temporary name, renamed when complete: a checkpoint on disk is always
+    whole, even when Ctrl-C or a full disk stops the write (`kerasfer.paths.replaced_when_done`)."""
+    from kerasfer.paths import replaced_when_done
+
+    with replaced_when_done(path) as tmp:
+        model.save_weights(tmp, overwrite=True)
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Saves the weights to `filepath` after each epoch whose `monitor` improves (`mode` `"max"` or `"min"`), as
+    `keras.callbacks.ModelCheckpoint(save_best_only=True, save_weights_only=True)` does, but through
+    `save_weights`: an interrupted save leaves the previous best checkpoint, never a partial file."""
+
+    def __init__(self, filepath, monitor, mode):
+        super().__init__()
+        self.filepath, self.monitor, self.mode = str(filepath), monitor, mode
+        self.best = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = (logs or {}).get(self.monitor)
+        if current is not None:  # without the metric every epoch is saved, as ModelCheckpoint does
+            current = float(np.asarray(current))
+            if self.best is not None and not (current > self.best if self.mode == "max" else current < self.best):
+                return
+            self.best = current
+        save_weights(self.model, self.filepath)
+
+
+class EpochLog(keras.callbacks.CSVLogger):
+    """`log.csv`: `keras.callbacks.CSVLogger` (appending, so a resumed run continues it) with epochs counted from 1,
+    as Keras prints them ("Epoch 1/10") and as `result.json`'s `best_epoch` counts: one numbering everywhere."""
+
+    def __init__(self, filename):
+        super().__init__(filename, append=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch + 1, logs)
+
+
 class NaNGuard(keras.callbacks.Callback):
     """Stops training at the first non-finite loss and keeps the last good weights.
 
     At the end of each epoch whose loss is finite it saves the weights to `filepath` (the
     "last good checkpoint"). When a batch reports a NaN/inf loss it stops training; at the
     end of that epoch it loads the last good weights back into the model, so callbacks that
-    save after it (BackupAndRestore, ModelCheckpoint) never write broken weights.
+    save after it (BackupAndRestore, BestWeights) never write broken weights.
     Put it first in the callback list. `triggered` tells the caller what happened.
 
     Args:
@@ -45,7 +85,7 @@ class NaNGuard(keras.callbacks.Callback):
         self.triggered = False
         if not os.path.exists(self.filepath):
             # the starting weights are the first "good" state
-            self.model.save_weights(self.filepath, overwrite=True)
+            save_weights(self.model, self.filepath)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -71,7 +111,7 @@ class NaNGuard(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         ok = self._check(logs) and not self.triggered
         if ok and self._weights_finite():
-            self.model.save_weights(self.filepath, overwrite=True)
+            save_weights(self.model, self.filepath)
             self.last_good_epoch = epoch
         else:
             self.triggered = True
@@ -265,10 +305,8 @@ class RunCallbacks:
         callbacks = [self.guard] + ([self.budget] if self.budget else [])
         callbacks += schedule_callbacks(config, monitor, mode, self.budget)
         callbacks += [
-            keras.callbacks.ModelCheckpoint(
-                paths["best"], monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True
-            ),
-            keras.callbacks.CSVLogger(paths["csv"], append=True),
+            BestWeights(paths["best"], monitor, mode),
+            EpochLog(paths["csv"]),
         ]
         if config.early_stopping_patience:
             callbacks.append(

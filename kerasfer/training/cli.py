@@ -39,8 +39,8 @@ def parse_input_size(text):
     return tuple(nums) if len(nums) == 3 else (nums[0], nums[1], None)
 
 
-def _add_data_args(p, split_default=None):
-    p.add_argument("--dataset", help="TFDS dataset name (default synthetic_faces), e.g. fer2013, ferplus/majority")
+def _add_data_args(p, split_default=None, dataset_default="synthetic_faces"):
+    p.add_argument("--dataset", help=f"TFDS dataset name (default {dataset_default}), e.g. fer2013, ferplus/majority")
     p.add_argument("--data-dir", help="TFDS data directory")
     p.add_argument("--manual-dir", help="folder with manually downloaded dataset files")
     p.add_argument("--input-size", type=parse_input_size, help="112, 100x100 or 48x48x1 (default: the model's)")
@@ -141,7 +141,7 @@ def _run_evaluate(args):
     report = evaluate(
         args.model,
         weights=args.weights,
-        dataset=args.dataset or "synthetic_faces",
+        dataset=args.dataset,
         split=args.split,
         data_dir=args.data_dir,
         manual_dir=args.manual_dir,
@@ -153,8 +153,9 @@ def _run_evaluate(args):
         progress=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)),
     )
     tta = "" if args.tta == "none" else f" (TTA {args.tta}: {report['tta_views']} views per image)"
+    where = f" (dataset from {report['dataset_from']})" if report.get("dataset_from") else ""
     print(
-        f"{report['dataset']}/{report['split']}{tta}: {report['num_examples']} examples, "
+        f"{report['dataset']}/{report['split']}{where}{tta}: {report['num_examples']} examples, "
         f"accuracy {100 * report['accuracy']:.2f}%, mean class accuracy {100 * report['mean_class_accuracy']:.2f}%, "
         f"macro-F1 {100 * report['macro_f1']:.2f}%"
     )
@@ -213,8 +214,8 @@ def register(sub):
         "the registry name of the architecture",
     )
     p.add_argument("--weights", help="a run directory, .keras, .weights.h5 file or packaged weights name")
-    _add_data_args(p)
-    p.add_argument("--split", default="test")
+    _add_data_args(p, dataset_default="the run's own, from its config.json")
+    p.add_argument("--split", help="default test (a run whose dataset has none: its validation split)")
     p.add_argument("--max-examples", type=int)
     p.add_argument("--tta", default="none", choices=TTA_MODES, help="test-time augmentation (default none)")
     p.add_argument("--output", "-o", help="report.json (a .md summary and _confusion.png are written beside)")

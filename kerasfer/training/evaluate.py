@@ -85,12 +85,62 @@ def predict_split(
     return np.asarray(y).astype("int64"), np.concatenate(out).astype("float64")
 
 
+def run_config_of(source):
+    """The `TrainConfig` of the run `source` belongs to (a run directory, or a file in one), with the path of
+    its `config.json`; None for anything else (a packaged name, a `keras.Model`, a file outside a run)."""
+    import os
+    import pathlib
+
+    from kerasfer.models.loading import CONFIG_FILE
+    from kerasfer.models.loading import _run_dir_of
+    from kerasfer.training.config import TrainConfig
+
+    if not isinstance(source, str | os.PathLike):
+        return None
+    path = pathlib.Path(source)
+    if path.is_dir():
+        run_dir = path if (path / CONFIG_FILE).is_file() else None
+    elif path.is_file():
+        run_dir = _run_dir_of(path)
+    else:
+        return None
+    if run_dir is None or not (run_dir / CONFIG_FILE).is_file():
+        return None
+    return TrainConfig.from_json(run_dir / CONFIG_FILE), str(run_dir / CONFIG_FILE)
+
+
+def _default_data(loaded, model, weights, split):
+    """`(dataset, split, data_dir, manual_dir, where)` of a model evaluated with no dataset named: the run's own
+    (its `config.json`), else the packaged weights' card's; a `UserError` when neither says."""
+    from kerasfer.paths import UserError
+
+    found = run_config_of(weights if weights is not None else model)
+    if found is not None:
+        config, where = found
+        if split is None:
+            from kerasfer.training.data import _available_splits
+            from kerasfer.training.data import resolve_val_split
+
+            splits = _available_splits(config)
+            split = "test" if splits is None or "test" in splits else resolve_val_split(config)
+            if split is None:
+                raise UserError(f"The run's dataset {config.dataset} has no test or validation split: give --split.")
+        return config.dataset, split, config.data_dir, config.manual_dir, where
+    evaluation = (loaded.card or {}).get("evaluation") or {}
+    if evaluation.get("dataset"):
+        return evaluation["dataset"], split or evaluation.get("split") or "test", None, None, "the model card"
+    raise UserError(
+        f"Which dataset should {loaded.source} be evaluated on? It is not a training run whose config.json names "
+        "one: give --dataset (e.g. --dataset fer2013 --manual-dir DIR)."
+    )
+
+
 def evaluate(
     model=None,
     *,
     weights=None,
-    dataset="synthetic_faces",
-    split="test",
+    dataset=None,
+    split=None,
     data_dir=None,
     manual_dir=None,
     batch_size=64,
@@ -107,6 +157,11 @@ def evaluate(
         model: a `keras.Model`, a registry key (with `weights`), or what `weights` may be.
         weights: a run directory, a `.keras` / `.weights.h5` file or a packaged name
             (`kerasfer.models.load_trained`).
+        dataset: a TFDS name; None: the dataset the run was trained on (its `config.json`, with its
+            `data_dir` and `manual_dir` unless given), else the packaged weights' evaluation dataset; the
+            report's `dataset_from` says which (None when `dataset` was given).
+        split: None: `"test"` (a run whose dataset has no test split: its validation split; packaged weights:
+            the split of their card).
         input_shape: must match the model's input when given (a clear error otherwise).
         tta: test-time augmentation, `"none"` (default), `"flip"` or `"crops"`.
         progress: optional `print`-like callable for progress lines.
@@ -125,9 +180,17 @@ def evaluate(
     if output is not None:
         from kerasfer.paths import check_output_file
 
-        check_output_file(output, flag="output")
+        M.require_plotting()  # before any work: the plot is the last thing written
+        check_output_file(output, flag="--output")
     loaded = load_model_and_weights(model, weights)
     net, shape = loaded.model, loaded.input_shape
+    dataset_from = None
+    if dataset is None:
+        dataset, split, run_data_dir, run_manual_dir, dataset_from = _default_data(loaded, model, weights, split)
+        data_dir, manual_dir = data_dir or run_data_dir, manual_dir or run_manual_dir
+    split = split or "test"
+    if progress is not None and dataset_from is not None:
+        progress(f"dataset {dataset}, split {split}: from {dataset_from} (give --dataset / --split for others)")
     if input_shape is not None and tuple(input_shape) != tuple(shape):
         raise ValueError(
             f"The model was trained at input_shape={tuple(shape)}; it cannot evaluate at {tuple(input_shape)} "
@@ -163,6 +226,7 @@ def evaluate(
             "weights": None if weights is None else str(weights),
             "source": loaded.source,
             "dataset": dataset,
+            "dataset_from": dataset_from,
             "split": split,
             "input_shape": list(shape),
             "tta": tta,

@@ -147,8 +147,27 @@ def classification_report(y_true, probs, class_names=None) -> dict:
     }
 
 
+PLOTTING_INSTALL = "pip install 'kerasfer[tfds]'"  # the extra that brings matplotlib (setup.cfg)
+
+
+def require_plotting() -> None:
+    """Raises `ImportError` with the install line when matplotlib (the confusion-matrix plot) is missing.
+
+    Commands that end with a plot call it before any work, so a missing dependency fails in a second
+    rather than after the evaluation or the training.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ImportError(
+            f"The confusion-matrix plot needs matplotlib, which is not installed: {PLOTTING_INSTALL} "
+            "(or pip install matplotlib)."
+        )
+
+
 def plot_confusion_matrix(cm, class_names, path, normalize=True, title=None) -> str:
     """Writes the confusion matrix as a PNG (row-normalised colours, counts in the cells)."""
+    require_plotting()
     import matplotlib
 
     matplotlib.use("Agg")

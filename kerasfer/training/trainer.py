@@ -25,6 +25,7 @@ import keras
 
 from kerasfer.losses.cross_entropy import SparseSmoothedCrossentropy  # noqa: F401  (re-exported)
 from kerasfer.losses.sum_loss import SumLoss  # noqa: F401  (re-exported)
+from kerasfer.paths import replaced_when_done
 from kerasfer.training import callbacks as cbs
 from kerasfer.training import data
 from kerasfer.training import rundir
@@ -224,16 +225,21 @@ def _fit(config, base, model, splits, cw, run_cbs, class_names, input_shape, res
         class_weight=cw,
         callbacks=run_cbs.callbacks,
         verbose=config.verbose,
+        # a tf.data pipeline shuffles itself (Keras warns on every run when asked to); batch order of ArrayBatches
+        shuffle=isinstance(splits.train.data, keras.utils.PyDataset),
     )
     initial_epoch = int(getattr(model, "_initial_epoch", 0) or 0)
-    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    hist_now = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     if run_cbs.guard.triggered:
         raise TrainingDivergedError(run_cbs.guard.message())
 
+    # the whole run's history, resumed parts included (this call's alone when log.csv is missing)
+    hist = _history_from_csv(p["csv"], hist_now) if os.path.exists(p["csv"]) else hist_now
     best_epoch = _best_epoch_from_csv(p["csv"], monitor, mode) if os.path.exists(p["csv"]) else None
     if splits.val is not None and os.path.exists(p["best"]):
         model.load_weights(p["best"])
-    base.save(p["model"])
+    with replaced_when_done(p["model"]) as tmp:  # a model.keras on disk is always whole
+        base.save(tmp)
     with open(p["history"], "w") as f:
         json.dump(hist, f, indent=2)
     budget = run_cbs.budget
@@ -252,7 +258,7 @@ def _fit(config, base, model, splits, cw, run_cbs, class_names, input_shape, res
         "monitor": monitor,
         "best_epoch": best_epoch,
         "final": {k: v[-1] for k, v in hist.items() if v},
-        "epochs_run_now": len(next(iter(hist.values()), [])),
+        "epochs_run_now": len(next(iter(hist_now.values()), [])),
         "initial_epoch": initial_epoch,
         "elapsed_s": round(time.time() - start, 2),
         "time_budget_minutes": config.time_budget_minutes,
@@ -277,14 +283,28 @@ def _fit(config, base, model, splits, cw, run_cbs, class_names, input_shape, res
     )
 
 
-def _best_epoch_from_csv(path, monitor, mode):
+def _epoch_rows(path) -> list[dict]:
+    """The rows of `log.csv`, one per epoch in order (an epoch run again after an interrupt: its last row)."""
     import csv
 
     with open(path) as f:
-        rows = list(csv.DictReader(f))
-    vals = [(int(r["epoch"]), float(r[monitor])) for r in rows if r.get(monitor) not in (None, "", "nan")]
+        rows = {int(r["epoch"]): r for r in csv.DictReader(f) if r.get("epoch") not in (None, "")}
+    return [rows[e] for e in sorted(rows)]
+
+
+def _history_from_csv(path, hist_now) -> dict:
+    """The history of every epoch of the run (`log.csv` spans the resumed parts), with the keys of `hist_now`."""
+    rows = _epoch_rows(path)
+    if not rows or any(k not in rows[0] for k in hist_now):
+        return hist_now
+    return {k: [float(r[k]) if r[k] not in ("", None) else math.nan for r in rows] for k in hist_now}
+
+
+def _best_epoch_from_csv(path, monitor, mode):
+    """The epoch (counted from 1, as `log.csv` counts) whose `monitor` was best, or None."""
+    vals = [(int(r["epoch"]), float(r[monitor])) for r in _epoch_rows(path) if r.get(monitor) not in (None, "", "nan")]
     vals = [(e, v) for e, v in vals if math.isfinite(v)]
     if not vals:
         return None
     pick = min if mode == "min" else max
-    return pick(vals, key=lambda ev: ev[1])[0] + 1
+    return pick(vals, key=lambda ev: ev[1])[0]

@@ -22,4 +22,26 @@ def markdown_table(rows) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["format_count", "markdown_table"]
+def weights_table(rows) -> str:
+    """Formats `kerasfer.model_catalog.packaged_weights_rows` as a Markdown table."""
+
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.1f}%"
+
+    lines = [
+        "| weights | evaluated on | input | params | accuracy | mean class acc. | size |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        shape = "x".join(str(d) for d in r["input_shape"]) if r["input_shape"] else "-"
+        data = f"{r['dataset']} ({r['split']}, {r['num_examples']:,})" if r["dataset"] else "-"
+        params = f"{r['params']:,}" if r["params"] is not None else "-"
+        size = f"{r['size_bytes'] / 1e6:.2f} MB" if r["size_bytes"] else "-"
+        lines.append(
+            f"| `{r['weights']}` | {data} | {shape} | {params} | {pct(r['accuracy'])} | "
+            f"{pct(r['mean_class_accuracy'])} | {size} |"
+        )
+    return "\n".join(lines)
+
+
+__all__ = ["format_count", "markdown_table", "weights_table"]

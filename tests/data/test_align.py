@@ -63,6 +63,11 @@ def test_to_rgb_layouts():
         (np.zeros((0, 4, 3), np.uint8), "empty"),
         (np.full((4, 4, 3), np.nan, np.float32), "NaN"),
         (np.zeros((2, 4, 4, 3), np.uint8), "shape"),
+        # issue 26, item 9: refused at once instead of a NumPy warning or a black image with 0 faces
+        (np.zeros((4, 4, 3), np.complex64), "Unsupported image dtype complex64"),
+        (np.full((4, 4), -300, np.int16), r"int16 image values must lie in \[0, 255\].*\[-300, -300\]"),
+        (np.full((4, 4), 4095, np.int32), r"\[0, 255\]"),
+        (np.full((4, 4), -0.5, np.float32), r"\[0, 1\] for floats"),
     ],
 )
 def test_to_rgb_rejects_bad_arrays(bad, match):

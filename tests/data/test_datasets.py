@@ -51,6 +51,9 @@ def test_load_errors(tmp_path):
         datasets.load("no_such_fer", "train", data_dir=tmp_path / "d")
     with pytest.raises(ValueError, match="Conflicting configs"):
         datasets.load("ferplus/majority", "train", config="distribution", data_dir=tmp_path / "d")
+    # issue 26, item 7: the configs there are, not TFDS's "whose name closely match:" followed by nothing
+    with pytest.raises(ValueError, match=r"^Unknown config 'nosuch' of dataset 'fer2013' .*its configs: csv, folder"):
+        datasets.load("fer2013/nosuch", "train", data_dir=tmp_path / "d")
     with pytest.raises(ValueError, match=r"no split \['dev'\]"):
         datasets.load("fer2013", "dev", manual_dir=BUILDERS / "fer2013" / "dummy_data", data_dir=tmp_path / "d")
 
@@ -83,3 +86,16 @@ def test_import_kerasfer_registers_builders_lazily():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-2000:]
+
+
+def test_a_failed_preparation_leaves_no_empty_folder_and_no_tfds_warning(tmp_path, caplog):
+    """Issue 26, item 15: a failed first `load` left an empty version folder, and TFDS's "Variant folder ... has no
+    dataset_info.json" warning came with every call."""
+    pytest.importorskip("tensorflow_datasets")
+    from kerasfer.data import datasets
+
+    for _ in range(2):
+        with pytest.raises(FileNotFoundError, match="is not prepared in"):
+            datasets.load("fer2013", "train", data_dir=tmp_path / "d")
+    assert not (tmp_path / "d" / "fer2013" / "csv").exists()
+    assert not [r for r in caplog.records if "Variant folder" in r.getMessage()]

@@ -149,3 +149,39 @@ def test_export_checks_the_output_folder_first_and_warns_for_untrained(tmp_path,
         rc = cli.main(["export", "--model", "sdnet", "--input-size", "32", "--quantization", "fp32", "--quiet",
                        "--out", str(tmp_path / "u")])  # fmt: skip
         assert rc == 0 and "untrained model" in capsys.readouterr().err
+
+
+def test_exports_of_two_runs_into_one_folder_do_not_overwrite_each_other(tmp_path, capsys):
+    """Issue 26, item 2: every card records the source; another source's files are replaced only with --overwrite,
+    and the refusal names the clashing files and where they came from."""
+    a = _tiny_classifier(tmp_path / "a.keras", 7)  # two "runs" of one architecture: the same file names
+    b = _tiny_classifier(tmp_path / "b.keras", 7)
+    out = tmp_path / "exported"
+    assert cli.main(["export", "--model", str(a), "--quantization", "fp32", "fp16", "--out", str(out), "--quiet"]) == 0
+    card = json.loads((out / "tiny7_fp16.card.json").read_text())
+    assert card["source"] == str(a) and f"Exported from `{a}`" in (out / "tiny7_fp16.card.md").read_text()
+    before = (out / "tiny7_fp16.tflite").read_bytes()
+    capsys.readouterr()
+
+    assert cli.main(["export", "--model", str(b), "--quantization", "fp16", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"kerasfer export: error: --out {out} already holds tiny7_fp16.tflite")
+    assert "tiny7_export_report.json" in err[0] and f"exported from {a}, not from {b}" in err[0]
+    assert "--overwrite" in err[0] and (out / "tiny7_fp16.tflite").read_bytes() == before
+
+    # the same source again replaces its own files without asking; --overwrite replaces another's
+    assert cli.main(["export", "--model", str(a), "--quantization", "fp16", "--out", str(out), "--quiet"]) == 0
+    rc = cli.main(["export", "--model", str(b), "--quantization", "fp16", "--out", str(out), "--quiet", "--overwrite"])
+    assert rc == 0
+    assert json.loads((out / "tiny7_fp16.card.json").read_text())["source"] == str(b)
+    assert json.loads((out / "tiny7_fp32.card.json").read_text())["source"] == str(a)  # a's fp32 says it is a's
+
+
+def test_export_result_repr_is_short(tmp_path):
+    """Issue 26, item 14: the card (tens of kilobytes) stays out of `repr(ExportResult)`."""
+    import keras
+
+    from kerasfer.export.tflite import export_tflite
+
+    result = export_tflite(keras.saving.load_model(_tiny_classifier(tmp_path / "t.keras", 3)), tmp_path / "t.tflite")
+    assert len(repr(result)) < 500 and str(tmp_path / "t.tflite") in repr(result)

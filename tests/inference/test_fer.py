@@ -185,8 +185,8 @@ def test_labels_and_model_errors(tmp_path):
         FER(str(tmp_path / "missing.keras"))
     with pytest.raises(ValueError, match="num_classes"):
         FER(keras.Model(model.inputs, model.get_layer("normalization").output), detector="none")
-    with pytest.raises(ValueError, match="Unknown face detector"):
-        FER(model, detector="dlib").predict(np.zeros((32, 32, 3), np.uint8))
+    with pytest.raises(ValueError, match="Unknown face detector 'dlib'; use one of blazeface, mtcnn, haar, none"):
+        FER(model, detector="dlib")  # issue 26, item 9: at once, not at the first predict
     with pytest.raises(ValueError, match="shape"):
         fer.runner(np.zeros((1, 16, 16, 3), np.float32))
 
@@ -280,3 +280,20 @@ def test_tflite_runner_matches_keras(tmp_path, astronaut):
         bad = tmp_path / "bad.tflite"
         bad.write_bytes(b"nope")
         runners.TFLiteRunner(bad)
+
+
+def test_input_mistakes_are_named_in_the_users_terms(tmp_path, monkeypatch):
+    """Issue 26, items 7 and 10: a folder as an image, a non-.tflite file as --tflite, and a missing detector
+    runtime, each named at once (the runtime before the model is loaded)."""
+    import sys
+
+    from kerasfer.inference import runners
+
+    with pytest.raises(IsADirectoryError, match="is a folder, not an image"):
+        FER(brightness_model(), detector="none").predict(str(tmp_path))
+    (tmp_path / "text.jpg").write_text("not a model")
+    with pytest.raises(ValueError, match=r"text\.jpg is not a \.tflite file: --tflite takes"):
+        runners.load_runner(tflite=str(tmp_path / "text.jpg"))
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)  # a bare install: no LiteRT
+    with pytest.raises(ImportError, match=r"blazeface face detector runs on LiteRT: pip install 'kerasfer\[tflite\]'"):
+        FER(str(tmp_path / "not_loaded_yet.keras"), detector="blazeface")

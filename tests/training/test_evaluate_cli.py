@@ -130,3 +130,46 @@ def test_ldl_end_to_end(tmp_path):
 def test_trainer_refuses_labels_beyond_the_model(tmp_path):
     with pytest.raises(ValueError, match="num_classes=2"):
         trainer.train(cfg(tmp_path, epochs=1, num_classes=2))
+
+
+def test_evaluate_takes_the_runs_own_dataset(tmp_path, capsys):
+    """Issue 26, item 3: with no --dataset, a run is evaluated on the dataset of its config.json (said so), and a
+    model that names no dataset is refused instead of being scored on synthetic_faces."""
+    import shutil
+
+    out = str(tmp_path / "run")
+    data_dir = str(tmp_path / "tfds")
+    rc = cli.main(
+        ["train", *TINY, "--dataset", "synthetic_faces/tiny", "--data-dir", data_dir, "--epochs", "1"]
+        + ["--val-split", "validation", "--no-jit", "--quiet", "-o", out]
+    )
+    assert rc == 0, capsys.readouterr().err
+    capsys.readouterr()
+    report_path = str(tmp_path / "report.json")
+    assert cli.main(["evaluate", "--model", out, "-o", report_path]) == 0, capsys.readouterr().err
+    captured = capsys.readouterr()
+    report = json.load(open(report_path))
+    config_path = os.path.join(out, "config.json")
+    assert (report["dataset"], report["split"], report["num_examples"]) == ("synthetic_faces/tiny", "test", 14)
+    assert report["dataset_from"] == config_path
+    assert f"synthetic_faces/tiny/test (dataset from {config_path})" in captured.out
+    assert f"dataset synthetic_faces/tiny, split test: from {config_path}" in captured.err
+
+    # a .keras file outside any run names no dataset: refused before any image is read
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(os.path.join(out, "model.keras"), alone / "model.keras")
+    assert cli.main(["evaluate", "--model", str(alone / "model.keras")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kerasfer evaluate: error: Which dataset") and "give --dataset" in err
+    assert "evaluating" not in err
+
+
+def test_missing_matplotlib_is_reported_before_any_work(tmp_path, capsys, monkeypatch):
+    """Issue 26, item 1: the plot's dependency is checked before the model is even loaded, with the install line."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    report_path = tmp_path / "eval" / "report.json"
+    assert cli.main(["evaluate", "--model", str(tmp_path / "not_loaded_yet.keras"), "-o", str(report_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kerasfer evaluate: error: The confusion-matrix plot needs matplotlib")
+    assert "pip install 'kerasfer[tfds]'" in err and not report_path.exists()

@@ -70,7 +70,7 @@ def test_run_directory_and_refusals(tmp_path):
     assert TrainConfig.from_json(os.path.join(out, "config.json")) == c
     prep = json.load(open(os.path.join(out, "preprocessing.json")))
     assert prep["input_shape"] == [32, 32, 3] and len(prep["class_names"]) == 7
-    assert [int(row["epoch"]) for row in read_log(os.path.join(out, "log.csv"))] == [0, 1]
+    assert [int(row["epoch"]) for row in read_log(os.path.join(out, "log.csv"))] == [1, 2]  # as Keras prints them
     assert set(r.history) >= {"loss", "accuracy", "val_loss", "val_accuracy", "lr"}
     assert r.summary["train_examples"] == 28 and r.summary["val_examples"] == 14
     loaded = keras.saving.load_model(r.model_path, compile=False)
@@ -102,13 +102,48 @@ def test_interrupted_run_resumes_without_lost_epochs(tmp_path):
     assert os.path.exists(os.path.join(c.output_dir, "backup"))
     assert not os.path.exists(os.path.join(c.output_dir, "model.keras"))
     r = trainer.train(c)
-    assert r.initial_epoch == 2  # epochs 0 and 1 were backed up
+    assert r.initial_epoch == 2  # epochs 1 and 2 were backed up
     rows = read_log(os.path.join(c.output_dir, "log.csv"))
-    assert [int(row["epoch"]) for row in rows] == [0, 1, 2]
+    assert [int(row["epoch"]) for row in rows] == [1, 2, 3]
     assert [float(row["lr"]) for row in rows] == pytest.approx([0.01, 0.005, 0.0025])
+    # issue 26, item 13: one complete history and one epoch numbering after a resume
+    history = json.load(open(os.path.join(c.output_dir, "history.json")))
+    assert history["lr"] == pytest.approx([0.01, 0.005, 0.0025]) and r.history == history
+    assert history["loss"] == pytest.approx([float(row["loss"]) for row in rows])
+    result = json.load(open(os.path.join(c.output_dir, "result.json")))
+    best = max(rows, key=lambda row: float(row["val_accuracy"]))  # the first of equals, as max() picks
+    assert result["best_epoch"] == int(best["epoch"]) and result["epochs_run_now"] == 1
     with pytest.raises(trainer.RunExistsError, match="unfinished run; pass --resume"):
         os.remove(r.model_path)
         trainer.train(c.replace(on_existing="refuse"))
+
+
+def test_interrupted_checkpoint_save_leaves_no_partial_file(tmp_path, monkeypatch):
+    """Issue 26, item 5: Ctrl-C while a checkpoint is written leaves no partial file under the checkpoint's name."""
+    import keras
+
+    real_save = keras.Model.save_weights
+
+    def save_then_interrupt(model, path, *args, **kwargs):
+        if "best" not in os.path.basename(path):
+            return real_save(model, path, *args, **kwargs)
+        with open(path, "wb") as f:  # what an interrupted h5 write leaves: part of the file
+            f.write(b"\x89HDF\r\n\x1a\n partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.Model, "save_weights", save_then_interrupt)
+    c = cfg(tmp_path, epochs=1)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(c)
+    folder = os.path.join(c.output_dir, "checkpoints")
+    assert sorted(os.listdir(folder)) == ["last_good.weights.h5"]  # no best.weights.h5 half-written, no temporary
+    tiny_cnn().load_weights(os.path.join(folder, "last_good.weights.h5"))  # the one written is whole
+
+
+def test_training_on_tf_data_gives_no_shuffle_warning(tmp_path, recwarn):
+    """Issue 26, item 12: Keras's "`shuffle=True` was passed, but will be ignored" warning on every run."""
+    trainer.train(cfg(tmp_path, epochs=1))
+    assert not [w for w in recwarn if "shuffle" in str(w.message)]
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
