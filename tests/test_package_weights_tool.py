@@ -1,6 +1,7 @@
 """`tools/package_weights.py` writes a card's training commands as a user reruns them, one per stage."""
 
 import json
+import sys
 
 import pytest
 
@@ -62,6 +63,48 @@ def test_refresh_arguments(load_tool, tmp_path, capsys):
         ([str(tmp_path), "--refresh", "resnet18_small", *base], "give a run directory, or --refresh"),
         (["--refresh", "resnet18_small", "--name", "nope", "--manual-dir", str(tmp_path)], "no packaged weights"),
         (["--refresh", "resnet18_small", *base], "--refresh needs --work-dir"),
+    ):
+        with pytest.raises(SystemExit):
+            tool.main(argv)
+        assert message in capsys.readouterr().err
+
+
+def test_if_better_compares_with_the_packaged_accuracy(tmp_path, load_tool):
+    tool = load_tool("package_weights")
+    from kerasfer.models.weights import packaged_card
+
+    packaged = packaged_card("resnet18_small", "fer2013")["evaluation"]["accuracy"]
+    run = _run(tmp_path / "e", manual_dir="/data/fer")
+    for val, better in ((packaged - 0.01, False), (packaged, False), (packaged + 0.001, True)):
+        (run / "history.json").write_text(json.dumps({"loss": [1.0, 0.9], "val_accuracy": [0.2, val]}))
+        verdict = tool.compare_with_packaged(run, "fer2013")
+        assert verdict["better"] is better and verdict["packaged"] == packaged, verdict
+        assert ("packaging it" if better else "unchanged") in verdict["message"]
+    assert tool.compare_with_packaged(run, "no_such_name")["better"] is True  # nothing packaged yet
+    (run / "history.json").write_text(json.dumps({"loss": [1.0]}))
+    with pytest.raises(ValueError, match="no validation accuracy"):
+        tool.compare_with_packaged(run, "fer2013")
+
+
+def test_train_stage_puts_the_previous_stage_back_when_packaging_fails(tmp_path, load_tool):
+    tool = load_tool("train_stage")
+    kept, new = tmp_path / "m_n.json", tmp_path / "m_n.md"
+    kept.write_text("old card")
+    script = "import pathlib, sys; [pathlib.Path(a).write_text('half-written') for a in sys.argv[1:]]; sys.exit(3)"
+    with pytest.raises(Exception, match="returned non-zero exit status 3"):
+        tool.package_or_restore([[sys.executable, "-c", script, str(kept), str(new)]], [kept, new])
+    assert kept.read_text() == "old card" and not new.exists()
+    tool.package_or_restore([[sys.executable, "-c", script.replace("sys.exit(3)", "None"), str(kept)]], [kept])
+    assert kept.read_text() == "half-written"  # a packaging that succeeds keeps what it wrote
+
+
+def test_train_stage_arguments(load_tool, tmp_path, capsys):
+    tool = load_tool("train_stage")
+    base = ["lfnsb", "fer2013", "--manual-dir", str(tmp_path), "--time-budget-min", "5"]
+    for argv, message in (
+        (base + ["--", "--output", "x"], "--output is set by this tool"),
+        (base[:-1] + ["0"], "--time-budget-min must be > 0"),
+        (base + ["--runs-dir", str(tool.ROOT / "runs")], "inside the repository"),
     ):
         with pytest.raises(SystemExit):
             tool.main(argv)

@@ -159,6 +159,41 @@ def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, p
     return card, weights_path
 
 
+def compare_with_packaged(run_dir: pathlib.Path, name: str) -> dict:
+    """Whether the run's best validation accuracy beats the packaged `<model>/<name>` weights.
+
+    Returns `{"better": bool, "run": float, "packaged": float | None, "message": str}`. The packaged side is its
+    card's `kerasfer evaluate` accuracy on the same split (the training record's best validation accuracy for a
+    card without one); with no packaged weights of that name, any run is better.
+    """
+    from kerasfer.models.weights import packaged_card
+
+    config = json.loads((run_dir / "config.json").read_text())
+    history_path = run_dir / "history.json"
+    history = json.loads(history_path.read_text()) if history_path.exists() else {}
+    if not history.get("val_accuracy"):
+        raise ValueError(f"{run_dir} has no validation accuracy in history.json: nothing to compare.")
+    run_acc = float(max(history["val_accuracy"]))
+    card = packaged_card(config["model"], name)
+    if card is None:
+        return {
+            "better": True,
+            "run": run_acc,
+            "packaged": None,
+            "message": f"no packaged {config['model']}/{name} yet",
+        }
+    packaged = (card.get("evaluation") or {}).get("accuracy") or card["training"].get("best_val_accuracy")
+    better = packaged is None or run_acc > packaged
+    verdict = "packaging it" if better else "keeping the packaged weights and card unchanged"
+    return {
+        "better": better,
+        "run": run_acc,
+        "packaged": packaged,
+        "message": f"{run_dir.name}: best validation accuracy {_pct(run_acc)}, packaged {config['model']}/{name} "
+        f"{_pct(packaged)}: {verdict}",
+    }
+
+
 def _write_card(card: dict, stem: str) -> None:
     (WEIGHTS_DIR / f"{stem}.json").write_text(json.dumps(card, indent=2) + "\n")
     (WEIGHTS_DIR / f"{stem}.md").write_text(card_markdown(card))
@@ -405,6 +440,11 @@ def main(argv=None) -> int:
     p.add_argument("--half", action="store_true", help="store float16 weights")
     p.add_argument("--skip-bench", action="store_true")
     p.add_argument("--work-dir", type=pathlib.Path, default=None)
+    p.add_argument(
+        "--if-better", action="store_true",
+        help="package the run only when its best validation accuracy beats the packaged weights' accuracy; "
+        "otherwise leave every file as it is (exit 0)",
+    )  # fmt: skip
     args = p.parse_args(argv)
 
     if (args.run_dir is None) == (args.refresh is None):
@@ -423,6 +463,11 @@ def main(argv=None) -> int:
             "machine": _machine(),
         }
     else:
+        if args.if_better:
+            verdict = compare_with_packaged(args.run_dir.resolve(), args.name)
+            print(verdict["message"], flush=True)
+            if not verdict["better"]:
+                return 0
         card, weights_path = write_weights(args.run_dir.resolve(), args.name, args.half)
         stem = weights_path.name[: -len(".weights.h5")]
     work = (args.work_dir or args.run_dir.resolve() / "package").resolve()
