@@ -37,6 +37,8 @@ def run_demo(output="runs/demo", quick=False, epochs=None, export=True, quantiza
     """Runs the demo; returns a dict of the paths written and the figures measured."""
     import keras
 
+    from kerasfer.run_files import REPORT_FILE
+    from kerasfer.run_files import run_paths
     from kerasfer.training.config import TrainConfig
     from kerasfer.training.evaluate import evaluate
     from kerasfer.training.metrics import require_plotting
@@ -48,7 +50,7 @@ def run_demo(output="runs/demo", quick=False, epochs=None, export=True, quantiza
         s["epochs"] = int(epochs)
     t0 = time.time()
     run_dir = os.path.join(output, "run")
-    if os.path.exists(os.path.join(run_dir, "config.json")):
+    if os.path.exists(run_paths(run_dir)["config"]):
         say(f"Replacing the previous demo run in {run_dir}.")
     size = s["input_size"]
     config = TrainConfig(
@@ -81,7 +83,7 @@ def run_demo(output="runs/demo", quick=False, epochs=None, export=True, quantiza
     say(f"      done in {result.elapsed_s:.0f} s; model: {result.model_path}")
 
     say("[2/3] Evaluating on the test split ...")
-    report_path = os.path.join(output, "report.json")
+    report_path = os.path.join(output, REPORT_FILE)
     report = evaluate(
         result.model,
         dataset="synthetic_faces",

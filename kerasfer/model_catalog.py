@@ -6,13 +6,15 @@ model and counts instead, which also covers models registered at run time by a u
 
 The file is generated from the registry by the project's `make table` (with the README's model table), and a
 test checks that it equals what building the models gives, so it cannot drift from the code.
-This module imports no Keras; only `build_catalog` does.
+This module imports no Keras; only `build_catalog` and `model_table` (they build the models) do.
 """
 
 from __future__ import annotations
 
 import json
 import pathlib
+
+from kerasfer import pretrained
 
 CATALOG_PATH = pathlib.Path(__file__).resolve().parent / "models" / "catalog.json"
 FIELDS = ("name", "family", "input_shape", "params", "macs", "min_input_size", "embedding", "paper")
@@ -35,37 +37,33 @@ def read_catalog(path=CATALOG_PATH) -> list[dict]:
     return sorted(rows, key=lambda r: r["name"])
 
 
-WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "weights"
+WEIGHTS_DIR = pretrained.WEIGHTS_DIR
 
 
-def packaged_weights_rows(weights_dir=WEIGHTS_DIR) -> list[dict]:
-    """One row per weights file shipped in the package, from its model card (imports no Keras).
+def packaged_weights_rows(weights_dir=None) -> list[dict]:
+    """One row per weights file shipped in the package, from its model card (`kerasfer.pretrained.index`;
+    imports no Keras).
 
     Keys: `weights` (the name every command takes, `model/name`), `dataset` and `split` it was evaluated on,
     `input_shape`, `params`, `accuracy` (top-1 without test-time augmentation), `mean_class_accuracy`,
     `size_bytes` and `card` (the Markdown card's path).
     """
     rows = []
-    for card_path in sorted(pathlib.Path(weights_dir).glob("*.json")):
-        try:
-            card = json.loads(card_path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"The model card {card_path} is unreadable ({e}); reinstall kerasfer.") from None
-        if not isinstance(card, dict) or not card.get("file") or not (card_path.parent / card["file"]).is_file():
-            continue
+    for entry in pretrained.index(weights_dir).values():
+        card = entry.card
         evaluation = card.get("evaluation") or {}
         rows.append(
             {
-                "weights": f"{card['model']}/{card['name']}",
+                "weights": entry.key,
                 "dataset": evaluation.get("dataset"),
                 "split": evaluation.get("split"),
                 "num_examples": evaluation.get("num_examples"),
                 "input_shape": (card.get("build") or {}).get("input_shape"),
                 "params": card.get("params"),
-                "accuracy": evaluation.get("accuracy"),
+                "accuracy": entry.accuracy,
                 "mean_class_accuracy": evaluation.get("mean_class_accuracy"),
                 "size_bytes": card.get("size_bytes"),
-                "card": str(card_path.with_suffix(".md")),
+                "card": str(pretrained.card_path(entry.model, entry.name, weights_dir).with_suffix(".md")),
             }
         )
     return rows
@@ -87,6 +85,42 @@ def select(rows, names=None) -> list[dict]:
     return [by_name[n.lower()] for n in names]
 
 
+def model_table(names=None, input_shapes=None, with_macs=True):
+    """Builds registered models and returns rows of name, input, params and MACs.
+
+    Args:
+        names: registry keys (default: every registered model).
+        input_shapes: optional dict of name -> input shape overriding the default.
+        with_macs: also count MACs (runs one forward pass per model).
+
+    Returns:
+        A list of dicts with keys `name`, `family`, `input_shape`, `params`, `macs`.
+    """
+    import keras
+
+    from kerasfer import models
+    from kerasfer.utils.params import count_macs
+    from kerasfer.utils.params import count_params
+
+    rows = []
+    for name in names or models.list_models():
+        info = models.get_model_info(name)
+        shape = (input_shapes or {}).get(name, info.input_shape)
+        model = models.create_model(name, input_shape=shape)
+        rows.append(
+            {
+                "name": name,
+                "family": info.family,
+                "input_shape": list(shape),
+                "params": count_params(model),
+                "macs": count_macs(model) if with_macs else None,
+            }
+        )
+        del model
+        keras.backend.clear_session()
+    return rows
+
+
 def build_catalog(names=None, with_macs=True) -> list[dict]:
     """Builds the registered models (or `names`) and returns their catalog rows (imports Keras).
 
@@ -94,14 +128,13 @@ def build_catalog(names=None, with_macs=True) -> list[dict]:
         ValueError: an unknown model name.
     """
     from kerasfer import models
-    from kerasfer import utils
 
     if names:
         known = set(models.list_models())
         select([{"name": n} for n in known], names)  # the same message for an unknown name
         names = [n.lower() for n in names]
     rows = []
-    for row in utils.model_table(names, with_macs=with_macs):
+    for row in model_table(names, with_macs=with_macs):
         info = models.get_model_info(row["name"])
         row.update(min_input_size=info.min_input_size, embedding=info.embedding, paper=info.paper)
         rows.append({k: row[k] for k in FIELDS})
@@ -114,4 +147,13 @@ def write_catalog(rows, path=CATALOG_PATH) -> None:
     pathlib.Path(path).write_text(text)
 
 
-__all__ = ["CATALOG_PATH", "FIELDS", "read_catalog", "select", "build_catalog", "write_catalog"]
+__all__ = [
+    "CATALOG_PATH",
+    "FIELDS",
+    "build_catalog",
+    "model_table",
+    "packaged_weights_rows",
+    "read_catalog",
+    "select",
+    "write_catalog",
+]

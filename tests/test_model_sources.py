@@ -46,8 +46,10 @@ def sources(tmp_path_factory):
     packaged = root / "packaged"
     packaged.mkdir()
     shutil.copy(run / "checkpoints" / "best.weights.h5", packaged / f"{NAME}_testpack.weights.h5")
-    card = {"model": NAME, "name": "testpack", "build": {"num_classes": 7, "input_shape": [24, 24, 1]},
-            "labels": [f"L{i}" for i in range(7)], "preprocessing": {"align_margin": 0.1}}  # fmt: skip
+    card = {"model": NAME, "name": "testpack", "file": f"{NAME}_testpack.weights.h5",
+            "build": {"num_classes": 7, "input_shape": [24, 24, 1]}, "labels": [f"L{i}" for i in range(7)],
+            "preprocessing": {"align_margin": 0.1},
+            "evaluation": {"dataset": "synthetic_faces", "split": "test"}}  # fmt: skip
     (packaged / f"{NAME}_testpack.json").write_text(json.dumps(card))
     image = root / "face.png"
     import cv2
@@ -70,7 +72,7 @@ def _cases(s):
 
 @pytest.fixture
 def packaged_dir(sources, monkeypatch):
-    monkeypatch.setattr("kerasfer.models.weights.PACKAGED_DIR", sources["packaged"])
+    monkeypatch.setattr("kerasfer.pretrained.WEIGHTS_DIR", sources["packaged"])
 
 
 def test_load_trained_takes_every_source(sources, packaged_dir):

@@ -113,6 +113,9 @@ def test_wheel_is_self_contained(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.startswith("kerasfer/tfds_builders/fer2013/") for n in names)
     assert "kerasfer/models/catalog.json" in names  # `kerasfer models` reads it
+    blazeface = ("blazeface_short_range.tflite", "NOTICE.md", "LICENSE.txt")
+    assert {f"kerasfer/face/assets/{f}" for f in blazeface} <= set(names)  # the detector's model and its terms
+    assert {"kerasfer/runtime/runners.py", "kerasfer/export/gpu_runtime/__main__.py"} <= set(names)
     assert {f"kerasfer/export/web_page/{f}" for f in ("index.html", "app.js", "pipeline.js", "README.md")} <= set(names)
     assert not [n for n in names if n.endswith("_test.py") or "dummy_data" in n or n.startswith("tests/")]
     forbidden = re.compile(r"ARCHITECTURES\.md|GPU_DELEGATE\.md|USERS\.md|shared/(data|docs|papers)|tools/\w+\.py|"

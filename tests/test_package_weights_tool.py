@@ -32,7 +32,9 @@ def test_commands_of_a_two_stage_run(tmp_path, load_tool):
         "--output RUN",
     ]
     assert [tool._epochs_run(d) for d in tool._stages(second)] == [3, 3]
-    lines = tool._command_lines({"commands": tool.train_commands(second)})
+    from kerasfer import pretrained
+
+    lines = pretrained._command_lines({"commands": tool.train_commands(second)})
     assert lines[0].startswith("- Commands, in order") and lines[2].startswith("  2. `kerasfer train")
 
 
@@ -109,3 +111,56 @@ def test_train_stage_arguments(load_tool, tmp_path, capsys):
         with pytest.raises(SystemExit):
             tool.main(argv)
         assert message in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def packaged_toy(tmp_path_factory, load_tool):
+    """A one-epoch run packaged as `shufflenet_v2_x0_5/toy` by the tool, into a weights folder of its own."""
+    from kerasfer import cli
+    from kerasfer import pretrained
+
+    tmp_path = tmp_path_factory.mktemp("package")
+    tool = load_tool("package_weights")
+    run = tmp_path / "run"
+    args = ["train", "--model", "shufflenet_v2_x0_5", "--input-size", "32", "--channels", "1", "--epochs", "1",
+            "--batch-size", "16", "--max-train-examples", "32", "--max-val-examples", "8", "--val-split",
+            "validation", "--no-jit", "--quiet", "-o", str(run)]  # fmt: skip
+    assert cli.main(args) == 0
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path / "weights")
+        work = tmp_path / "work"
+        argv = [str(run), "--name", "toy", "--manual-dir", str(tmp_path), "--skip-bench", "--work-dir", str(work)]
+        assert tool.main(argv) == 0
+        yield tool, tmp_path
+
+
+def test_packaging_a_run_calls_the_library(packaged_toy):
+    """Issue 27: the tool packages a run through `evaluate` (no subprocess), into the weights folder
+    `kerasfer.pretrained` names, and the packaged weights load by name."""
+    from kerasfer import pretrained
+    from kerasfer.models import create_model
+
+    _, tmp_path = packaged_toy
+    assert pretrained.list_pretrained() == ["shufflenet_v2_x0_5/toy"]
+    card = pretrained.packaged_card("shufflenet_v2_x0_5", "toy")
+    assert card["evaluation"]["num_examples"] > 0 and set(card["evaluation_tta"]) == {"flip", "crops"}
+    assert card["evaluation"]["command"].startswith("kerasfer evaluate --model shufflenet_v2_x0_5 --weights toy")
+    assert (tmp_path / "work" / "evaluate.json").is_file() and (tmp_path / "work" / "evaluate_tta_crops.json").is_file()
+    assert (tmp_path / "weights" / "shufflenet_v2_x0_5_toy.md").read_text() == pretrained.card_markdown(card)
+    assert create_model("shufflenet_v2_x0_5", weights="toy").inputs[0].shape[1:] == (32, 32, 1)
+
+
+@pytest.mark.large
+def test_packaging_exports_and_benchmarks_through_the_library(packaged_toy):
+    """Steps 3 and 4 (run for FER2013 and FER+ cards: `export_model` and `benchmark`), on a few images."""
+    from kerasfer import pretrained
+
+    tool, tmp_path = packaged_toy
+    card = pretrained.packaged_card("shufflenet_v2_x0_5", "toy")
+    work = tmp_path / "work"
+    tool.tflite_card(card, work, "validation", {"manual_dir": str(tmp_path), "data_dir": None}, num_eval=16)
+    variants = card["tflite"]["variants"]
+    assert [v["quantization"] for v in variants] == ["fp32", "fp16", "int8"] and card["tflite"]["eval_images"] == 16
+    assert all(v["top1_agreement"] is not None and [r["threads"] for r in v["latency"]] == [1, 2] for v in variants)
+    assert (work / "bench.json").is_file() and (work / "export" / "shufflenet_v2_x0_5_int8.tflite").is_file()
+    assert "## TFLite" in pretrained.card_markdown(card)

@@ -3,8 +3,8 @@
     python tools/package_weights.py RUN_DIR --name fer2013 \\
         --manual-dir DIR [--data-dir TFDS_DIR] [--half] [--skip-bench]
 
-Steps (each a `kerasfer` command, run as a subprocess so that every figure in the card comes
-from the same commands a user runs):
+Steps (each the library function behind a `kerasfer` command, so that every figure in the card comes
+from what a user's command gives):
 
 1. writes `kerasfer/weights/<model>_<name>.weights.h5` from `RUN_DIR/model.keras` (`--half`
    stores float16, loaded back into float32 variables) and a first card
@@ -32,16 +32,15 @@ import os
 import pathlib
 import platform
 import re
-import shlex
-import subprocess
 import sys
 
+from kerasfer import pretrained
+from kerasfer import run_files
 from kerasfer.paths import file_sha256
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-WEIGHTS_DIR = ROOT / "kerasfer" / "weights"
 
 DATA_TERMS = {
     "fer2013": (
@@ -53,11 +52,6 @@ DATA_TERMS = {
         "split only; PublicTest was used to pick the best epoch."
     ),
 }
-
-
-def _run(cmd: list[str]) -> None:
-    print("$", " ".join(shlex.quote(c) for c in cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT)
 
 
 def _machine() -> str:
@@ -74,20 +68,20 @@ def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, p
     from kerasfer.utils import count_macs
     from kerasfer.utils import count_params
 
-    config = json.loads((run_dir / "config.json").read_text())
-    prep = json.loads((run_dir / "preprocessing.json").read_text())
-    labels = [line.strip() for line in (run_dir / "labels.txt").read_text().splitlines() if line.strip()]
-    model = keras.saving.load_model(run_dir / "model.keras", compile=False)
+    files = run_files.run_paths(run_dir)
+    config = _run_config(run_dir)
+    prep = run_files.load_preprocessing(run_dir) or {}
+    labels = run_files.read_labels(files["labels"])
+    model = keras.saving.load_model(files["model"], compile=False)
     model_name = config["model"]
     model_kwargs = dict(config.get("model_kwargs") or {})
     input_shape = [int(d) for d in model.inputs[0].shape[1:]]
     num_classes = int(model.outputs[0].shape[-1])
     if len(labels) != num_classes:
-        raise ValueError(f"{run_dir}/labels.txt has {len(labels)} names for a {num_classes}-class model.")
+        raise ValueError(f"{files['labels']} has {len(labels)} names for a {num_classes}-class model.")
 
-    WEIGHTS_DIR.mkdir(exist_ok=True)
-    stem = f"{model_name}_{name}"
-    weights_path = WEIGHTS_DIR / f"{stem}.weights.h5"
+    weights_path = pretrained.weights_path(model_name, name)
+    weights_path.parent.mkdir(exist_ok=True)
     # A clean registered model, so the file has exactly the layout `create_model(..., weights=name)` loads.
     clean = create_model(model_name, num_classes=num_classes, input_shape=tuple(input_shape), **model_kwargs)
     clean.set_weights(model.get_weights())
@@ -106,8 +100,8 @@ def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, p
     if diff > tol:
         raise RuntimeError(f"Packaged weights differ from the run's model by {diff:.2e} (> {tol}).")
 
-    result = json.loads((run_dir / "result.json").read_text()) if (run_dir / "result.json").exists() else {}
-    history = json.loads((run_dir / "history.json").read_text()) if (run_dir / "history.json").exists() else {}
+    result = _read_if_there(files["result"])
+    history = _read_if_there(files["history"])
     dataset_key = config["dataset"].split("/")[0]
     card = {
         "model": model_name,
@@ -146,7 +140,7 @@ def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, p
             "epochs_run": len(history.get("loss", [])) or None,
             "stage_epochs": stage_epochs(run_dir),
             "best_val_accuracy": max(history["val_accuracy"]) if history.get("val_accuracy") else None,
-            "result": {**result, "model_path": "RUN/model.keras"} if result else {},
+            "result": {**result, "model_path": f"RUN/{run_files.MODEL_FILE}"} if result else {},
         },
         "data_terms": DATA_TERMS.get(dataset_key, f"Trained on {config['dataset']}; see that dataset's terms."),
         "packaged": {
@@ -155,8 +149,20 @@ def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, p
             "diff_vs_run_model": diff,
         },
     }
-    _write_card(card, stem)
+    pretrained.write_card(card)
     return card, weights_path
+
+
+def _run_config(run_dir) -> dict:
+    """The run's `config.json`; a clear error when `run_dir` is not a run."""
+    config = run_files.read_run_config(run_dir)
+    if config is None:
+        raise FileNotFoundError(f"{run_dir} is not a kerasfer run (no {run_files.CONFIG_FILE}).")
+    return config
+
+
+def _read_if_there(path) -> dict:
+    return run_files.read_json(path) if os.path.exists(path) else {}
 
 
 def compare_with_packaged(run_dir: pathlib.Path, name: str) -> dict:
@@ -168,11 +174,10 @@ def compare_with_packaged(run_dir: pathlib.Path, name: str) -> dict:
     """
     from kerasfer.models.weights import packaged_card
 
-    config = json.loads((run_dir / "config.json").read_text())
-    history_path = run_dir / "history.json"
-    history = json.loads(history_path.read_text()) if history_path.exists() else {}
+    config = _run_config(run_dir)
+    history = _read_if_there(run_files.run_paths(run_dir)["history"])
     if not history.get("val_accuracy"):
-        raise ValueError(f"{run_dir} has no validation accuracy in history.json: nothing to compare.")
+        raise ValueError(f"{run_dir} has no validation accuracy in {run_files.HISTORY_FILE}: nothing to compare.")
     run_acc = float(max(history["val_accuracy"]))
     card = packaged_card(config["model"], name)
     if card is None:
@@ -194,19 +199,8 @@ def compare_with_packaged(run_dir: pathlib.Path, name: str) -> dict:
     }
 
 
-def _write_card(card: dict, stem: str) -> None:
-    (WEIGHTS_DIR / f"{stem}.json").write_text(json.dumps(card, indent=2) + "\n")
-    (WEIGHTS_DIR / f"{stem}.md").write_text(card_markdown(card))
-
-
 def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.2f}%"
-
-
-def _norm_text(norm) -> str:
-    if isinstance(norm, dict) and "mean" in norm and "std" in norm:
-        return f" (x / 255 - mean {norm['mean']}) / std {norm['std']}"
-    return ""
 
 
 # TrainConfig fields a card's command leaves out: this machine's folders and how the run was shown.
@@ -217,9 +211,8 @@ def _stages(run_dir: pathlib.Path) -> list:
     """The run folders that made `run_dir`, earliest first (each stage's `init_weights` names the one before)."""
     chain = [pathlib.Path(run_dir)]
     while True:
-        config = json.loads((chain[0] / "config.json").read_text())
-        previous = config.get("init_weights")
-        if not previous or not (pathlib.Path(previous) / "config.json").is_file() or len(chain) > 20:
+        previous = _run_config(chain[0]).get("init_weights")
+        if not previous or run_files.read_run_config(previous) is None or len(chain) > 20:
             return chain
         chain.insert(0, pathlib.Path(previous))
 
@@ -229,7 +222,7 @@ def _origin_card(stages) -> dict | None:
     or None: those weights' own stages come before this run's."""
     from kerasfer.models.loading import split_packaged_name
 
-    init = json.loads((pathlib.Path(stages[0]) / "config.json").read_text()).get("init_weights")
+    init = _run_config(stages[0]).get("init_weights")
     found = split_packaged_name(init) if isinstance(init, str) else None
     if not found:
         return None
@@ -248,8 +241,7 @@ def stage_epochs(run_dir) -> list:
 
 
 def _epochs_run(run_dir) -> int:
-    path = pathlib.Path(run_dir) / "history.json"
-    return len(json.loads(path.read_text()).get("loss", [])) if path.is_file() else 0
+    return len(_read_if_there(run_files.run_paths(run_dir)["history"]).get("loss", []))
 
 
 def _flag_spellings() -> dict:
@@ -272,6 +264,8 @@ def _flag(field, value, spellings) -> str:
         return flag if value else ""
     if isinstance(value, dict):
         return f"{flag} '{json.dumps(value)}'"
+    if isinstance(value, list):  # an "append" flag (--distill-from): once per value
+        return " ".join(f"{flag} {v}" for v in value)
     return f"{flag} {'none' if value is None else value}"
 
 
@@ -294,7 +288,7 @@ def train_commands(run_dir) -> list:
         commands[-1] = re.sub(r"--output RUN$", f"--output RUN{len(commands)}", commands[-1])
     offset = len(commands)
     for k, stage in enumerate(stages, start=offset):
-        config = json.loads((stage / "config.json").read_text())
+        config = _run_config(stage)
         preset = config.get("preset")
         base = TrainConfig(**preset_dict(preset)).to_dict() if preset else TrainConfig().to_dict()
         parts = ["kerasfer train", f"--preset {preset}" if preset else ""]
@@ -310,119 +304,85 @@ def train_commands(run_dir) -> list:
     return commands
 
 
-def _command_lines(t: dict) -> list:
-    commands = t.get("commands") or ([t["command"]] if t.get("command") else [])
-    if not commands:
-        return ["- Command: see `training.config` in the JSON card."]
-    if len(commands) == 1:
-        return [f"- Command: `{commands[0]}`"]
-    return ["- Commands, in order (each run starts from the one before):"] + [
-        f"  {k}. `{c}`" for k, c in enumerate(commands, 1)
-    ]
+_EVALUATION_KEYS = ("dataset", "split", "num_examples", "accuracy", "mean_class_accuracy", "macro_f1",
+                    "roc_auc_ovr_macro", "per_class", "confusion_matrix")  # fmt: skip
 
 
-def card_markdown(card: dict) -> str:
-    """The Markdown model card of packaged weights (from the JSON card)."""
-    name = f"{card['model']}/{card['name']}"
-    t = card["training"]
-    lines = [
-        f"# `{name}`: kerasfer packaged weights",
-        "",
-        f"`kerasfer.models.create_model({card['model']!r}, weights={card['name']!r})`, loaded from "
-        f"`kerasfer/weights/{card['file']}` ({card['size_bytes']:,} bytes, {card['dtype']}; sha256 "
-        f"`{card['sha256'][:16]}...`). No network is used.",
-        "",
-        "## Model",
-        f"- Architecture: `{card['model']}`, {card['params']:,} parameters, {card['macs'] / 1e6:.1f}M MACs "
-        "(fvcore convention) at the input below.",
-        f"- Input: {card['preprocessing']['input_shape']} raw pixels in [0, 255] "
-        f"({'grayscale' if card['preprocessing']['channels'] == 1 else 'RGB'}); the model normalises them "
-        f"itself{_norm_text(card['preprocessing']['normalization'])}.",
-        f"- Face crop: {card['preprocessing']['face_crop']}.",
-        f"- Outputs: softmax over {len(card['labels'])} classes in this order: {', '.join(card['labels'])}.",
-        "",
-        "## Training",
-        f"- Data: `{t['dataset']}`, split `{t['train_split']}`; model selection on {t['selection_split']}.",
-        f"- Preset: `{t['preset']}`; epochs run: {sum(t.get('stage_epochs') or [t['epochs_run']])}"
-        + (
-            f" ({' + '.join(map(str, t['stage_epochs']))} in {len(t['stage_epochs'])} runs)"
-            if len(t.get("stage_epochs") or []) > 1
-            else ""
+def evaluate_card(card: dict, work: pathlib.Path, split: str, data: dict) -> None:
+    """Step 2: `kerasfer evaluate` of the packaged weights (`kerasfer.training.evaluate.evaluate`), without and with
+    test-time augmentation, into `card["evaluation"]` and `card["evaluation_tta"]`; reports go to `work`."""
+    from kerasfer.training.evaluate import evaluate
+
+    model, name, dataset = card["model"], card["name"], card["training"]["dataset"]
+    shown = ["kerasfer", "evaluate", "--model", model, "--weights", name, "--dataset", dataset, "--manual-dir", "DIR",
+             "--split", split, "--output", "report.json"]  # fmt: skip
+    reports = {}
+    for mode, output in (("none", "evaluate.json"), ("flip", "evaluate_tta_flip.json"),
+                         ("crops", "evaluate_tta_crops.json")):  # fmt: skip
+        print(
+            "$", " ".join(shown[:-1] + [str(work / output)] + ([] if mode == "none" else ["--tta", mode])), flush=True
         )
-        + ".",  # fmt: skip
-        *_command_lines(t),
-        f"- Terms: {card['data_terms']}",
-    ]
-    ev = card.get("evaluation")
-    if ev:
-        lines += [
-            "",
-            f"## Results on {ev['dataset']} `{ev['split']}` ({ev['num_examples']:,} images)",
-            f"From `{ev['command']}`.",
-            "",
-            f"- Accuracy {_pct(ev['accuracy'])}, mean class accuracy {_pct(ev['mean_class_accuracy'])}, "
-            f"macro-F1 {_pct(ev['macro_f1'])}"
-            + (f", one-vs-rest ROC AUC {ev['roc_auc_ovr_macro']:.3f}" if ev.get("roc_auc_ovr_macro") else "")
-            + ".",
-            "",
-            "| class | precision | recall (class accuracy) | F1 | support |",
-            "|---|---:|---:|---:|---:|",
-        ]
-        for cls, row in ev["per_class"].items():
-            lines.append(
-                f"| {cls} | {_pct(row.get('precision'))} | {_pct(row.get('recall'))} | {_pct(row.get('f1'))} "
-                f"| {row.get('support')} |"
-            )
-        tta = card.get("evaluation_tta") or {}
-        if tta:
-            lines += ["", "With test-time augmentation (off by default; `--tta` in `kerasfer evaluate` / `predict`, "
-                      "`FER(tta=...)`):", "", "| TTA | classifier calls per face | accuracy | mean class acc. | "
-                      "macro-F1 |", "|---|---:|---:|---:|---:|", f"| none | 1 | {_pct(ev['accuracy'])} | "
-                      f"{_pct(ev['mean_class_accuracy'])} | {_pct(ev['macro_f1'])} |"]  # fmt: skip
-            for mode, r in tta.items():
-                lines.append(
-                    f"| {mode} | {r['views_per_image']} | {_pct(r['accuracy'])} | {_pct(r['mean_class_accuracy'])} "
-                    f"| {_pct(r['macro_f1'])} |"
-                )
-            lines.append("")
-        cm = ev["confusion_matrix"]
-        labels = list(ev["per_class"])
-        lines += ["", "Confusion matrix (rows: true class, columns: predicted):", ""]
-        lines.append("| true \\ pred | " + " | ".join(labels) + " |")
-        lines.append("|---|" + "---:|" * len(labels))
-        for cls, row in zip(labels, cm):
-            lines.append(f"| {cls} | " + " | ".join(str(int(v)) for v in row) + " |")
-    tfl = card.get("tflite")
-    if tfl:
-        lines += [
-            "",
-            "## TFLite",
-            f"From `{tfl['command']}` and `{tfl['bench_command']}` on {tfl['machine']}.",
-            "",
-            "| variant | size | top-1 | agreement with Keras | max abs. prob. diff | GPU check | "
-            "latency 1 thread (median / p90) | latency 2 threads (median / p90) |",
-            "|---|---:|---:|---:|---:|---|---:|---:|",
-        ]
-        for v in tfl["variants"]:
-            lat = {r["threads"]: r for r in v.get("latency", [])}
+        reports[mode] = evaluate(model, weights=name, dataset=dataset, split=split, output=str(work / output),
+                                 tta=mode, progress=lambda line: print(line, flush=True), **data)  # fmt: skip
+    card["evaluation"] = {"command": " ".join(shown), **{k: reports["none"].get(k) for k in _EVALUATION_KEYS}}
+    card["evaluation_tta"] = {
+        mode: {
+            "command": " ".join([*shown, "--tta", mode]),
+            "views_per_image": reports[mode]["tta_views"],
+            **{k: reports[mode].get(k) for k in ("accuracy", "mean_class_accuracy", "macro_f1")},
+        }
+        for mode in ("flip", "crops")
+    }
 
-            def fmt(n, lat=lat):
-                r = lat.get(n)
-                return f"{r['median_ms']:.2f} / {r['p90_ms']:.2f} ms" if r else "-"
 
-            lines.append(
-                f"| {v['quantization']} | {v['size_bytes'] / 1e6:.2f} MB | {_pct(v.get('top1'))} | "
-                f"{_pct(v.get('top1_agreement'))} | {v.get('max_abs_diff', float('nan')):.4f} | "
-                f"{'pass' if v.get('gpu_ok') else 'FAIL'} | {fmt(1)} | {fmt(2)} |"
-            )
-        lines += [
-            "",
-            "Latency is the model alone (no face detection), XNNPACK on, LiteRT "
-            "(`ai-edge-litert`). For comparison: the fer package's model takes about 0.51 ms and facex about "
-            "25 ms per face on this kind of CPU.",
-        ]
-    lines.append("")
-    return "\n".join(lines)
+def tflite_card(card: dict, work: pathlib.Path, split: str, data: dict, bench: bool = True, num_eval=100000) -> None:
+    """Steps 3 and 4: `kerasfer export` of the packaged weights to fp32, fp16 and int8 (`kerasfer.export.export_model`,
+    evaluated on `split`) and `kerasfer bench` of the files (`kerasfer.export.bench.benchmark`) into
+    `card["tflite"]`; the files and reports go to `work`."""
+    from kerasfer.export import bench as bench_lib
+    from kerasfer.export.exporter import export_model
+
+    model, name, dataset = card["model"], card["name"], card["training"]["dataset"]
+    eval_spec = f"{dataset}:{split}"
+    export_dir = work / "export"
+    print(f"$ kerasfer export --model {model} --weights {name} --quantization fp32 fp16 int8 --eval-dataset "
+          f"{eval_spec} --num-eval {num_eval} --num-calibration 500 --out {export_dir}", flush=True)  # fmt: skip
+    report = export_model(model, name, quantization=("fp32", "fp16", "int8"), eval_dataset=eval_spec,
+                          num_eval=num_eval, num_calibration=500, out=export_dir,
+                          progress=lambda *a: print(*a, flush=True), **data).report  # fmt: skip
+    variants = []
+    for v in report["variants"]:
+        variants.append(
+            {
+                "quantization": v["quantization"],
+                "size_bytes": v["size_bytes"],
+                "top1": v.get("top1"),
+                "top1_agreement": v.get("top1_agreement"),
+                "max_abs_diff": v.get("max_abs_diff"),
+                "gpu_ok": bool(v["gpu_check_classic"].get("ok", v["gpu_check_classic"].get("passed"))),
+                "path": v["path"],
+            }
+        )
+    if bench:
+        paths = [v["path"] for v in variants]
+        print(f"$ kerasfer bench {' '.join(paths)} --threads 1 2 --xnnpack on --runs 300", flush=True)
+        rows = [r for path in paths for r in bench_lib.benchmark(path, threads=(1, 2), xnnpack=(True,), runs=300)]
+        print(bench_lib.format_table(rows), flush=True)
+        bench_lib.write_json(rows, work / "bench.json")
+        for v in variants:
+            stem_v = pathlib.Path(v["path"]).stem
+            v["latency"] = [{k: r[k] for k in ("threads", "median_ms", "p90_ms")} for r in rows if r["model"] == stem_v]
+    for v in variants:
+        v.pop("path")
+    card["tflite"] = {
+        "command": f"kerasfer export --model {model} --weights {name} --quantization fp32 fp16 int8 "
+        f"--eval-dataset {eval_spec} --manual-dir DIR --num-eval 100000 --num-calibration 500",
+        "bench_command": "kerasfer bench <exported .tflite files> --threads 1 2 --xnnpack on --runs 300",
+        "eval_images": report.get("num_eval"),
+        "keras_top1": report.get("keras_top1"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "variants": variants,
+    }
 
 
 def main(argv=None) -> int:
@@ -452,10 +412,9 @@ def main(argv=None) -> int:
     if args.refresh:
         from kerasfer.models.weights import packaged_card
 
-        stem = f"{args.refresh}_{args.name}"
         card = packaged_card(args.refresh, args.name)
         if card is None:
-            p.error(f"no packaged weights {args.refresh}/{args.name} ({WEIGHTS_DIR / stem}.json)")
+            p.error(f"no packaged weights {args.refresh}/{args.name} ({pretrained.card_path(args.refresh, args.name)})")
         if args.work_dir is None:
             p.error("--refresh needs --work-dir (there is no run directory to write into)")
         card["packaged"]["measured"] = {
@@ -468,143 +427,21 @@ def main(argv=None) -> int:
             print(verdict["message"], flush=True)
             if not verdict["better"]:
                 return 0
-        card, weights_path = write_weights(args.run_dir.resolve(), args.name, args.half)
-        stem = weights_path.name[: -len(".weights.h5")]
+        card, _ = write_weights(args.run_dir.resolve(), args.name, args.half)
     work = (args.work_dir or args.run_dir.resolve() / "package").resolve()
     work.mkdir(parents=True, exist_ok=True)
-    model, name, dataset = card["model"], card["name"], card["training"]["dataset"]
-    exe = [sys.executable, "-m", "kerasfer"]
-
-    eval_json = work / "evaluate.json"
-    eval_cmd = [
-        "evaluate",
-        "--model",
-        model,
-        "--weights",
-        name,
-        "--dataset",
-        dataset,
-        "--manual-dir",
-        os.path.abspath(args.manual_dir),
-        "--split",
-        args.split,
-        "--output",
-        str(eval_json),
-    ]
-    if args.data_dir:
-        eval_cmd += ["--data-dir", os.path.abspath(args.data_dir)]
-    _run(exe + eval_cmd)
-    ev = json.loads(eval_json.read_text())
-    shown = ["kerasfer", *eval_cmd[:7], "--manual-dir", "DIR", "--split", args.split, "--output", "report.json"]
-    tta = {}
-    for mode in ("flip", "crops"):
-        tta_json = work / f"evaluate_tta_{mode}.json"
-        _run(exe + [*eval_cmd[: eval_cmd.index("--output")], "--output", str(tta_json), "--tta", mode])
-        rep = json.loads(tta_json.read_text())
-        tta[mode] = {
-            "command": " ".join([*shown, "--tta", mode]),
-            "views_per_image": rep["tta_views"],
-            **{k: rep.get(k) for k in ("accuracy", "mean_class_accuracy", "macro_f1")},
-        }
-    card["evaluation"] = {
-        "command": " ".join(shown),
-        **{
-            k: ev.get(k)
-            for k in (
-                "dataset",
-                "split",
-                "num_examples",
-                "accuracy",
-                "mean_class_accuracy",
-                "macro_f1",
-                "roc_auc_ovr_macro",
-                "per_class",
-                "confusion_matrix",
-            )
-        },
+    data = {
+        "manual_dir": os.path.abspath(args.manual_dir),
+        "data_dir": args.data_dir and os.path.abspath(args.data_dir),
     }
-    card["evaluation_tta"] = tta
-    _write_card(card, stem)
-
-    if dataset.split("/")[0] in ("fer2013", "ferplus"):
-        export_dir = work / "export"
-        eval_spec = f"{dataset}:{args.split}"
-        export_cmd = [
-            "export",
-            "--model",
-            model,
-            "--weights",
-            name,
-            "--quantization",
-            "fp32",
-            "fp16",
-            "int8",
-            "--eval-dataset",
-            eval_spec,
-            "--num-eval",
-            "100000",
-            "--num-calibration",
-            "500",
-            "--manual-dir",
-            os.path.abspath(args.manual_dir),
-            "--out",
-            str(export_dir),
-        ]
-        if args.data_dir:
-            export_cmd += ["--data-dir", os.path.abspath(args.data_dir)]
-        _run(exe + export_cmd)
-        report = json.loads(next(export_dir.glob("*_export_report.json")).read_text())
-        variants = []
-        for v in report["variants"]:
-            variants.append(
-                {
-                    "quantization": v["quantization"],
-                    "size_bytes": v["size_bytes"],
-                    "top1": v.get("top1"),
-                    "top1_agreement": v.get("top1_agreement"),
-                    "max_abs_diff": v.get("max_abs_diff"),
-                    "gpu_ok": bool(v["gpu_check_classic"].get("ok", v["gpu_check_classic"].get("passed"))),
-                    "path": v["path"],
-                }
-            )
-        bench_cmd = []
-        if not args.skip_bench:
-            bench_json = work / "bench.json"
-            bench_cmd = [
-                "bench",
-                *[v["path"] for v in variants],
-                "--threads",
-                "1",
-                "2",
-                "--xnnpack",
-                "on",
-                "--runs",
-                "300",
-                "--json",
-                str(bench_json),
-            ]
-            _run(exe + bench_cmd)
-            rows = json.loads(bench_json.read_text())["rows"]
-            for v in variants:
-                stem_v = pathlib.Path(v["path"]).stem
-                v["latency"] = [
-                    {k: r[k] for k in ("threads", "median_ms", "p90_ms")} for r in rows if r["model"] == stem_v
-                ]
-        for v in variants:
-            v.pop("path")
-        card["tflite"] = {
-            "command": f"kerasfer export --model {model} --weights {name} --quantization fp32 fp16 int8 "
-            f"--eval-dataset {eval_spec} --manual-dir DIR --num-eval 100000 --num-calibration 500",
-            "bench_command": "kerasfer bench <exported .tflite files> --threads 1 2 --xnnpack on --runs 300",
-            "eval_images": report.get("num_eval"),
-            "keras_top1": report.get("keras_top1"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-            "variants": variants,
-        }
-        _write_card(card, stem)
+    evaluate_card(card, work, args.split, data)
+    pretrained.write_card(card)
+    if card["training"]["dataset"].split("/")[0] in ("fer2013", "ferplus"):
+        tflite_card(card, work, args.split, data, bench=not args.skip_bench)
+        pretrained.write_card(card)
     done = "measured again" if args.refresh else "packaged"
-    card_md = WEIGHTS_DIR / f"{stem}.md"
-    print(f"{done} {WEIGHTS_DIR / card['file']} ({card['size_bytes']:,} bytes) and its card {card_md}")
+    card_md = pretrained.card_path(card["model"], card["name"]).with_suffix(".md")
+    print(f"{done} {card_md.with_name(card['file'])} ({card['size_bytes']:,} bytes) and its card {card_md}")
     return 0
 
 

@@ -31,10 +31,10 @@ import subprocess
 import sys
 import tempfile
 
+from kerasfer import pretrained
 from kerasfer.paths import file_sha256
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-WEIGHTS_DIR = ROOT / "kerasfer" / "weights"
 
 
 def _run(cmd: list[str], nice: int = 0) -> None:
@@ -44,10 +44,8 @@ def _run(cmd: list[str], nice: int = 0) -> None:
 
 def stage_files(model: str, name: str) -> list[pathlib.Path]:
     """The packaged files of `model/name` (weights, JSON and Markdown card) and the README the table lives in."""
-    stem = f"{model}_{name}"
-    return [WEIGHTS_DIR / f"{stem}.weights.h5", WEIGHTS_DIR / f"{stem}.json", WEIGHTS_DIR / f"{stem}.md"] + [
-        ROOT / "README.md"
-    ]
+    card = pretrained.card_path(model, name)
+    return [pretrained.weights_path(model, name), card, card.with_suffix(".md"), ROOT / "README.md"]
 
 
 def package_or_restore(cmd: list[str], files: list[pathlib.Path]) -> None:

@@ -2,7 +2,7 @@
 
 import sys
 
-from kerasfer.data.align import DETECTORS
+from kerasfer.face.detectors import DETECTORS
 
 
 def register(sub):
@@ -74,7 +74,7 @@ def _run_arrays(args) -> int:
 
 
 def _run(args) -> int:
-    from kerasfer.data.align import align_folder
+    from kerasfer.face.folder import align_folder
 
     summary = align_folder(
         args.input_dir,

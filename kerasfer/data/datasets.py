@@ -54,6 +54,7 @@ import numpy as np
 
 from kerasfer.data.labels import label_names
 from kerasfer.paths import file_sha256 as _sha256
+from kerasfer.paths import replaced_when_done
 
 logger = logging.getLogger("kerasfer.data")
 
@@ -195,14 +196,12 @@ def _read_record(builder):
 def _write_record(builder, record) -> bool:
     """Writes the record atomically beside the prepared files; returns False (and warns) when it cannot."""
     path = _record_path(builder)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
     try:
-        tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        with replaced_when_done(path) as tmp:
+            pathlib.Path(tmp).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         return True
     except OSError as e:
         logger.warning("%s: could not write the provenance record %s (%s).", builder.info.full_name, path, e)
-        tmp.unlink(missing_ok=True)
         return False
 
 

@@ -2,7 +2,8 @@
 
 TFLite (LiteRT) export with post-training quantization, the model card, a strict static
 GPU-delegate check and LiteRT benchmarks. Nothing here imports TensorFlow at import time;
-the submodules load on first use: `tflite` (`export_tflite`, `convert`,
+the submodules load on first use: `exporter` (`export_model`: what `kerasfer export` does, export + evaluation
++ card + drift report, as one call), `tflite` (`export_tflite`, `convert`,
 `QuantizationConfig`), `flatbuffer` (read a `.tflite`), `gpu_check` (`check`), `card`,
 `evaluate` (`run_tflite`, `compare`, `layer_drift`), `bench` (`benchmark`), `web` (`export_web`: a page that runs
 the model in the browser with LiteRT.js) and `browser` (headless Chromium for testing that page).
@@ -18,13 +19,16 @@ _LAZY_ATTRS = {
     "convert": "kerasfer.export.tflite",
     "QuantizationConfig": "kerasfer.export.tflite",
     "ConversionError": "kerasfer.export.tflite",
-    "read_tflite": "kerasfer.export.flatbuffer",
+    "read_tflite": "kerasfer.runtime.flatbuffer",
     "check_gpu_compatibility": ("kerasfer.export.gpu_check", "check"),
-    "TFLiteRunner": "kerasfer.inference.runners",
+    "TFLiteRunner": "kerasfer.runtime.runners",
     "benchmark": "kerasfer.export.bench",
     "export_web": "kerasfer.export.web",
+    "export_model": "kerasfer.export.exporter",
+    "ExportRun": "kerasfer.export.exporter",
 }
 _SUBMODULES = (
+    "exporter",
     "tflite",
     "flatbuffer",
     "gpu_check",

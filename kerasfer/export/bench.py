@@ -72,7 +72,7 @@ def time_invoke(model, num_threads: int = 1, use_xnnpack: bool = True, runs: int
 
 def _ready_runner(model, num_threads, use_xnnpack, warmup, seed):
     """A `TFLiteRunner` with a random raw-pixel image set and `warmup` invocations done."""
-    from kerasfer.inference.runners import TFLiteRunner
+    from kerasfer.runtime.runners import TFLiteRunner
 
     runner = TFLiteRunner(model, num_threads=num_threads, use_xnnpack=use_xnnpack)
     runner.set_input(np.random.default_rng(seed).uniform(0, 255, runner.input_shape).astype(np.float32))
@@ -190,7 +190,7 @@ def _file_info(model) -> dict:
 
 def _quantization_from_metadata(path):
     try:
-        from kerasfer.export import flatbuffer
+        from kerasfer.runtime import flatbuffer
 
         meta = flatbuffer.read_tflite(path).kerasfer_metadata() or {}
         return (meta.get("quantization") or {}).get("mode")

@@ -19,28 +19,20 @@ import datetime
 import json
 import os
 
+from kerasfer.paths import replaced_when_done
+from kerasfer.run_files import labels_path_for
+from kerasfer.run_files import read_labels  # noqa: F401 - the labels files' reader, re-exported
+from kerasfer.run_files import write_labels  # noqa: F401 - and writer
+
 _NORMALIZATION_CLASS = "ImageNormalization"
+# The card of `<stem>.tflite` is `<stem>.card.json` and `<stem>.card.md`.
+_CARD_SUFFIXES = (".card.json", ".card.md")
 
 
-def write_labels(labels, path) -> str:
-    """Writes one label per line, in output order."""
-    labels = [str(x) for x in labels]
-    if not labels:
-        raise ValueError("No labels to write.")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(labels) + "\n")
-    return os.fspath(path)
-
-
-def read_labels(path) -> list:
-    """Reads a `labels.txt` written by `write_labels`."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No labels file at {path!r}.")
-    with open(path, encoding="utf-8") as f:
-        labels = [line.strip() for line in f if line.strip()]
-    if not labels:
-        raise ValueError(f"The labels file {path!r} is empty.")
-    return labels
+def card_paths(tflite_path) -> tuple[str, str]:
+    """The JSON and Markdown card paths of an exported `.tflite` file."""
+    stem = os.path.splitext(os.fspath(tflite_path))[0]
+    return stem + _CARD_SUFFIXES[0], stem + _CARD_SUFFIXES[1]
 
 
 def normalization_of(model) -> dict:
@@ -73,7 +65,7 @@ def _model_info(name):
 
 
 def _io_details(content: bytes) -> dict:
-    from kerasfer.export import flatbuffer
+    from kerasfer.runtime import flatbuffer
 
     fm = flatbuffer.read_tflite(content)
 
@@ -291,11 +283,11 @@ def export_clashes(tflite_paths, source, other_files=()) -> list[tuple[str, str 
         return data.get("source") if isinstance(data, dict) else None
 
     for path in map(os.fspath, tflite_paths):
-        stem = os.path.splitext(path)[0]
-        group = [p for p in (path, stem + ".labels.txt", stem + ".card.json", stem + ".card.md") if os.path.exists(p)]
+        card_json, card_md = card_paths(path)
+        group = [p for p in (path, labels_path_for(path), card_json, card_md) if os.path.exists(p)]
         if not group:
             continue
-        theirs = recorded(stem + ".card.json")
+        theirs = recorded(card_json)
         if theirs is None or _source_key(theirs) != key:
             clashes += [(p, theirs) for p in group]
     for path in map(os.fspath, other_files):
@@ -307,16 +299,17 @@ def export_clashes(tflite_paths, source, other_files=()) -> list[tuple[str, str 
 
 
 def write_card(card: dict, json_path, markdown_path) -> None:
-    """Writes the card as JSON and Markdown."""
-    with open(json_path, "w", encoding="utf-8") as f:
+    """Writes the card as JSON and Markdown (`card_markdown`), each file whole or not at all."""
+    with replaced_when_done(json_path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(card, f, indent=2, default=str)
         f.write("\n")
-    with open(markdown_path, "w", encoding="utf-8") as f:
+    with replaced_when_done(markdown_path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write(card_markdown(card))
 
 
 __all__ = [
     "build_card",
+    "card_paths",
     "card_markdown",
     "embedded_metadata",
     "export_clashes",

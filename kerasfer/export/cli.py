@@ -5,8 +5,8 @@
     kerasfer bench exported/*.tflite --threads 1 2 --json bench.json
     kerasfer export --web web/ [--model M] [--litert-js node_modules/@litertjs/core]   # kerasfer.export.web
 
-`export` takes what every command takes (a run directory, a `.keras` or `.weights.h5` file, a
-packaged name such as `resnet18_small/fer2013`, or a registry name; see
+`export` (`kerasfer.export.export_model`) takes what every command takes (a run directory, a `.keras` or
+`.weights.h5` file, a packaged name such as `resnet18_small/fer2013`, or a registry name; see
 `kerasfer.models.load_trained`), writes one `.tflite` per quantization, each with its own
 `<file>.labels.txt` and model card (the labels are also inside the file's metadata), then reports
 the top-1 accuracy of the Keras model and of each variant on the same images, their top-1
@@ -23,11 +23,12 @@ calibration from `train`).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+import warnings
 
-AGREEMENT_TARGET = 0.99
+from kerasfer.export.exporter import AGREEMENT_TARGET  # noqa: F401 - the command's threshold, named here before
+
 FLOAT_OPS_HELP = (
     "int8 only: TFLite ops kept in float32 inside the int8 model (selective quantization), e.g. PRELU HARD_SWISH, "
     "or 'cpu' for the set that is fastest on x86 XNNPACK (PRELU MUL MEAN HARD_SWISH); needs --io-type float32"
@@ -111,129 +112,45 @@ def _input_shape(args):
     return (h, w, c)
 
 
-def _load(args):
-    from kerasfer.models.loading import load_model_and_weights
-
-    if not args.model and not args.weights:
-        raise ValueError("Give the model to export: --model (a run directory, .keras file, packaged name, ...).")
-    return load_model_and_weights(
-        args.model,
-        args.weights,
-        num_classes=args.num_classes,
-        input_shape=_input_shape(args),
-        labels=args.labels,
-        allow_untrained=True,
-    )
-
-
 def run_export(args) -> int:
-    from kerasfer.export import card as card_lib
-    from kerasfer.export import evaluate
-    from kerasfer.export import gpu_check
-    from kerasfer.export import tflite
-    from kerasfer.paths import check_output_file
-    from kerasfer.paths import check_output_folder
+    from kerasfer.export.exporter import UntrainedModelWarning
+    from kerasfer.export.exporter import export_model
 
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     if args.web:
         return run_export_web(args, say)
     if args.litert_js:
         raise ValueError("--litert-js goes with --web.")
-    args.quantization = args.quantization or ["fp32", "fp16"]
-    for flag, value in (("--num-eval", args.num_eval), ("--num-calibration", args.num_calibration)):
-        if value < 1:
-            raise ValueError(f"{flag} must be >= 1, got {value}.")
-    check_output_folder(args.out, flag="--out")
-    if args.report:
-        check_output_file(args.report, suffixes=(".json",), flag="--report")
-    if "int8" in args.quantization and not (args.representative_dataset or args.eval_dataset):
-        raise ValueError("int8 needs calibration images: --representative-dataset or --eval-dataset.")
-    loaded = _load(args)
-    model = loaded.model
-    report_path = args.report or os.path.join(args.out, f"{model.name}_export_report.json")
-    paths = [os.path.join(args.out, f"{model.name}_{q}.tflite") for q in args.quantization]
-    clashes = [] if args.overwrite else card_lib.export_clashes(paths, loaded.source, [report_path])
-    if clashes:
-        names = ", ".join(os.path.basename(p) for p, _ in clashes)
-        origins = sorted({str(theirs) for _, theirs in clashes if theirs} or {"an unknown source"})
-        raise FileExistsError(
-            f"--out {args.out} already holds {names}, exported from {' and '.join(origins)}, not from "
-            f"{loaded.source}: give another --out, or --overwrite to replace them."
+
+    def warn(message, category, *rest):
+        print(f"kerasfer export: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", UntrainedModelWarning)
+        warnings.showwarning = warn
+        run = export_model(
+            args.model,
+            args.weights,
+            out=args.out,
+            quantization=args.quantization,
+            io_type=args.io_type,
+            float_ops=args.float_ops,
+            eval_dataset=args.eval_dataset,
+            num_eval=args.num_eval,
+            representative_dataset=args.representative_dataset,
+            num_calibration=args.num_calibration,
+            manual_dir=args.manual_dir,
+            data_dir=args.data_dir,
+            labels=args.labels,
+            num_classes=args.num_classes,
+            input_shape=_input_shape(args),
+            strict_gl=args.strict_gl,
+            report_path=args.report,
+            overwrite=args.overwrite,
+            progress=say,
         )
-    if not loaded.trained:
-        print(
-            f"kerasfer export: warning: {loaded.source} is an untrained model (random weights): its exports "
-            "predict nothing useful; give trained weights (--weights or a run directory) for a real model.",
-            file=sys.stderr,
-        )
-    shape = loaded.input_shape
-    data_kw = {"data_dir": args.data_dir, "manual_dir": args.manual_dir}
-    eval_data = None
-    if args.eval_dataset:
-        say(f"loading evaluation data {args.eval_dataset} ...")
-        eval_data = evaluate.load_eval_data(args.eval_dataset, shape, args.num_eval, **data_kw)
-        say(f"evaluation data: {args.eval_dataset}, {len(eval_data[1])} images")
-    rep = None
-    if "int8" in args.quantization:
-        n = args.num_calibration
-        if args.representative_dataset:
-            rep = evaluate.load_eval_data(args.representative_dataset, shape, n, default_split="train", **data_kw)[0]
-        elif not args.eval_dataset.endswith(".npz"):  # calibrate on the same dataset's training split
-            name = args.eval_dataset.partition(":")[0]
-            rep = evaluate.load_eval_data(f"{name}:train", shape, n, **data_kw)[0]
-        else:
-            say("note: calibrating int8 on the evaluation images (pass --representative-dataset to separate them)")
-            rep = eval_data[0][:n]
-    report = {"model": model.name, "source": loaded.source, "input_shape": list(shape), "variants": []}
-    keras_probs = None
-    if eval_data is not None:
-        say("running the Keras model on the evaluation images ...")
-        keras_probs = evaluate.predict_keras(model, eval_data[0])
-        report["keras_top1"] = evaluate.top1_accuracy(keras_probs, eval_data[1])
-        report["num_eval"] = int(len(eval_data[1]))
-    fp32_bytes = None
-    for q, path in zip(args.quantization, paths):
-        kw = {}
-        if q == "int8":  # calibrate on every image loaded (the config's own cap is 200)
-            kw = {"inference_input_type": args.io_type, "inference_output_type": args.io_type,
-                  "quantization_steps": len(rep), "float_ops": args.float_ops}  # fmt: skip
-        result = tflite.export_tflite(model, path, q, representative_data=rep, labels=loaded.labels, progress=say,
-                                      source=loaded.source, **kw)  # fmt: skip
-        row = {
-            "quantization": q,
-            "path": path,
-            "size_bytes": result.size_bytes,
-            "gpu_check_classic": result.gpu_report.summary(),
-            "gpu_check_mldrift": gpu_check.check(path, target="mldrift", strict_gl=False).summary(),
-        }
-        if args.strict_gl:
-            row["gpu_check_gl"] = gpu_check.check(path, strict_gl=True).summary()
-        say(result.gpu_report)
-        with open(path, "rb") as f:
-            content = f.read()
-        if q == "fp32":
-            fp32_bytes = content
-        if eval_data is not None:
-            say(f"evaluating {os.path.basename(path)} on {len(eval_data[1])} images ...")
-            probs = evaluate.run_tflite(content, eval_data[0])
-            row.update(evaluate.compare(keras_probs, probs, eval_data[1]))
-            result.card["evaluation"] = {
-                "dataset": args.eval_dataset,
-                "num_images": report["num_eval"],
-                "keras_top1": report["keras_top1"],
-                **{k: row[k] for k in ("top1", "top1_agreement", "max_abs_diff", "mean_abs_diff")},
-            }
-            card_lib.write_card(result.card, result.card_json_path, result.card_markdown_path)
-            if q == "int8" and row["top1_agreement"] < AGREEMENT_TARGET:
-                say("int8 agreement under 99%: measuring the drift layer by layer ...")
-                ref = fp32_bytes or _fp32_reference(model, loaded.labels)
-                row["layer_drift"] = evaluate.layer_drift(ref, content, eval_data[0][:16])[:10]
-        report["variants"].append(row)
-    with open(report_path, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
-        f.write("\n")
-    print(format_export_report(report))
-    print(f"report: {report_path}")
+    print(format_export_report(run.report))
+    print(f"report: {run.report_path}")
     return 0
 
 
@@ -260,20 +177,6 @@ def run_export_web(args, say) -> int:
     )
     print(f"serve it, e.g. python3 -m http.server 8000 --bind 127.0.0.1 --directory {result.folder}")
     return 0
-
-
-def _fp32_reference(model, labels) -> bytes:
-    """An fp32 file written as the exported ones are: its metadata names the graph output after its layer, so the
-    drift report compares the same tensor in both files (bare `convert` bytes would pair logits with softmax)."""
-    import tempfile
-
-    from kerasfer.export import tflite
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "reference_fp32.tflite")
-        tflite.export_tflite(model, path, "fp32", labels=labels, gpu_check=False, count_macs=False)
-        with open(path, "rb") as f:
-            return f.read()
 
 
 def format_export_report(report: dict) -> str:

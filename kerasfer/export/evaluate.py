@@ -1,7 +1,7 @@
 """Runs a `.tflite` with LiteRT on arrays and compares it with the Keras model.
 
 `run_tflite` feeds images through the package's one TFLite runner
-(`kerasfer.inference.runners.TFLiteRunner`, which quantizes float inputs for int8/uint8 models
+(`kerasfer.runtime.runners.TFLiteRunner`, which quantizes float inputs for int8/uint8 models
 and dequantizes their outputs) and returns the outputs as they are, so every variant is
 compared with the Keras model on the same float scale. `compare` gives top-1 accuracy, top-1
 agreement with a reference and the largest absolute probability difference; `layer_drift`
@@ -85,7 +85,7 @@ def load_eval_data(spec: str, input_shape, limit: int | None = None, default_spl
 
 def run_tflite(model, images, num_threads: int | None = None) -> np.ndarray:
     """The outputs `(N, ...)` float32 of a `.tflite` (path or bytes) on `(N, H, W, C)` raw-pixel images, as they are."""
-    from kerasfer.inference.runners import TFLiteRunner
+    from kerasfer.runtime.runners import TFLiteRunner
 
     return TFLiteRunner(model, num_threads=num_threads, output="probabilities").raw(images)
 
@@ -147,7 +147,7 @@ def _layer_outputs(content: bytes) -> dict:
     where it makes a graph output (it then stands for the layer that output is named after); its kind is
     that of the op it dequantizes, so two files are compared only where the same kind of op made the tensor.
     """
-    from kerasfer.export import flatbuffer
+    from kerasfer.runtime import flatbuffer
 
     fm = flatbuffer.read_tflite(content)
     graph_outputs = set(fm.outputs[0]) if fm.outputs else set()
@@ -169,8 +169,8 @@ def _layer_outputs(content: bytes) -> dict:
 
 
 def _all_tensors(content: bytes, image: np.ndarray) -> tuple:
-    from kerasfer.inference.runners import make_interpreter
-    from kerasfer.inference.runners import quantize_input
+    from kerasfer.runtime.runners import make_interpreter
+    from kerasfer.runtime.runners import quantize_input
 
     interp = make_interpreter(bytes(content), use_xnnpack=False, experimental_preserve_all_tensors=True)
     interp.allocate_tensors()
@@ -182,7 +182,7 @@ def _all_tensors(content: bytes, image: np.ndarray) -> tuple:
 
 
 def _dequantized(interp, detail) -> np.ndarray:
-    from kerasfer.inference.runners import dequantize
+    from kerasfer.runtime.runners import dequantize
 
     return dequantize(interp.get_tensor(detail["index"]), detail)
 

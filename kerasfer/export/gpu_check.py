@@ -34,7 +34,7 @@ import dataclasses
 
 import numpy as np
 
-from kerasfer.export import flatbuffer
+from kerasfer.runtime import flatbuffer
 
 TARGETS = ("classic", "mldrift")
 

@@ -223,7 +223,7 @@ def _check_float_ops(float_ops, config) -> tuple:
         return ()
     if config.mode != "int8":
         raise ValueError(f"float_ops={list(names)} applies to int8 quantization only (got {config.mode!r}).")
-    from kerasfer.export import flatbuffer
+    from kerasfer.runtime import flatbuffer
 
     unknown = [op for op in names if not flatbuffer.is_builtin(op)]
     if unknown:
@@ -363,7 +363,7 @@ def convert(
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    from kerasfer.export import flatbuffer
+    from kerasfer.runtime import flatbuffer
 
     config = QuantizationConfig.from_name(quantization, representative_data, **quantization_kwargs)
     shape = _static_input_shape(model, input_shape)
@@ -483,7 +483,8 @@ def export_tflite(
         An `ExportResult`.
     """
     from kerasfer.export import card as card_lib
-    from kerasfer.export import flatbuffer
+    from kerasfer.run_files import labels_path_for
+    from kerasfer.runtime import flatbuffer
 
     say = progress or (lambda *a: None)
     path = os.fspath(path)
@@ -551,11 +552,9 @@ def export_tflite(
     with open(path, "wb") as f:
         f.write(content)
     labels_path = None
-    stem = os.path.splitext(path)[0]
     if labels is not None:
-        labels_path = stem + ".labels.txt"
-        card_lib.write_labels(labels, labels_path)
-    json_path, md_path = stem + ".card.json", stem + ".card.md"
+        labels_path = card_lib.write_labels(labels, labels_path_for(path))
+    json_path, md_path = card_lib.card_paths(path)
     card_lib.write_card(card, json_path, md_path)
     say(f"wrote {path} ({len(content):,} bytes), {labels_path}, {json_path}, {md_path}")
     return ExportResult(

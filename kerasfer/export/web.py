@@ -5,11 +5,11 @@
 
 The folder holds `index.html` with plain ES modules (`app.js`, `pipeline.js`, `runtime.js`; no build step), the
 classifier as `.tflite` (`kerasfer.export.tflite.export_tflite`, fp16 by default, with its labels and model card),
-the BlazeFace model kerasfer ships (`kerasfer/data/detectors/`, with its NOTICE and licence), `kerasfer_web.json`
+the BlazeFace model kerasfer ships (`kerasfer/face/assets/`, with its NOTICE and licence), `kerasfer_web.json`
 (the labels and the model-card facts the page needs: input size and channels, the face-crop margin, the
 detector's settings) and a README. Served by any static server, the page takes the webcam, a dropped image or a
 video, finds faces with BlazeFace, aligns them as `kerasfer.FER` does (`pipeline.js` mirrors
-`kerasfer.data.blazeface`, `kerasfer.data.align.align_face` and `prepare_images` function by function),
+`kerasfer.face.blazeface`, `kerasfer.face.align_face` and `prepare_images` function by function),
 classifies them with LiteRT.js (npm `@litertjs/core`, Apache-2.0) on WebGPU or WebAssembly, and draws boxes,
 labels and probabilities with the frame rate and the backend. Nothing leaves the device.
 
@@ -150,7 +150,7 @@ def _runtime(folder: pathlib.Path, litert_js) -> tuple[dict, dict, list]:
 
 def _detector_settings() -> dict:
     """BlazeFace's settings as `FER()` uses them (the detector's defaults), for the page's whole-image pass."""
-    from kerasfer.data import blazeface
+    from kerasfer.face import blazeface
 
     defaults = inspect.signature(blazeface.BlazeFaceDetector.__init__).parameters
     return {
@@ -167,7 +167,7 @@ def _detector_settings() -> dict:
 
 def _output_mode(path) -> str:
     """`"probabilities"` when the `.tflite` ends in a softmax, else `"auto"` (as `TFLiteRunner` decides)."""
-    from kerasfer.inference.runners import TFLiteRunner
+    from kerasfer.runtime.runners import TFLiteRunner
 
     return "probabilities" if TFLiteRunner(os.fspath(path)).output == "probabilities" else "auto"
 
@@ -213,8 +213,8 @@ def export_web(
         ValueError: an unknown quantization, an untrained model, a model that is not a 1- or 3-channel image
             classifier; FileNotFoundError: `litert_js` is not an npm install of @litertjs/core.
     """
-    from kerasfer.data import blazeface
     from kerasfer.export import tflite
+    from kerasfer.face import blazeface
     from kerasfer.models.loading import load_model_and_weights
     from kerasfer.paths import check_output_folder
 

@@ -4,8 +4,8 @@ import json
 import pathlib
 import sys
 
-from kerasfer.data.align import DEFAULT_DETECTOR
-from kerasfer.data.align import DETECTORS
+from kerasfer.face.detectors import DEFAULT_DETECTOR
+from kerasfer.face.detectors import DETECTORS
 from kerasfer.inference.tta import TTA_MODES
 
 _IMAGE_CHUNK = 64  # images read, detected and classified together (one model call per chunk)
@@ -66,7 +66,7 @@ def _parse_shape(text):
 
 def collect_inputs(inputs):
     """Splits the command-line inputs into image and video paths (folders searched recursively)."""
-    from kerasfer.data.align import IMAGE_EXTENSIONS
+    from kerasfer.face.images import IMAGE_EXTENSIONS
     from kerasfer.inference.video import VIDEO_EXTENSIONS
 
     images, videos = [], []

@@ -3,7 +3,7 @@
 The pipeline is detect (BlazeFace by default, MTCNN, Haar, none, or the caller's boxes/landmarks) → align (five-point
 similarity transform to the ArcFace template, or a square box crop, at the model's input size) → classify (a Keras
 model or a `.tflite` file, one batched call for all faces of all images). Images may be paths or arrays in any of
-the layouts `kerasfer.data.align.to_rgb` accepts; arrays are taken as RGB (pass `bgr=True` for OpenCV frames).
+the layouts `kerasfer.face.to_rgb` accepts; arrays are taken as RGB (pass `bgr=True` for OpenCV frames).
 
 Example:
 >>> fer = kerasfer.FER("lfnsb", weights="lfnsb_rafdb.weights.h5")
@@ -18,25 +18,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kerasfer.data import align as _align
+from kerasfer import face as _face
 from kerasfer.inference import runners as _runners
 from kerasfer.inference.results import FaceResult
 from kerasfer.inference.results import ImageResult
 from kerasfer.models.loading import canonical_labels
 
-# The model `FER(model=None)` loads: the first of these packaged weights that the installed package ships, most
-# accurate first (LFNSB's FER2013 weights once a GPU run trains them; the CPU-trained ResNet-18 (small); the
-# first, small ShuffleNetV2 0.5x weights).
-DEFAULT_CANDIDATES = (("lfnsb", "fer2013"), ("resnet18_small", "fer2013"), ("shufflenet_v2_x0_5", "fer2013"))
-
 
 def default_weights() -> tuple[str, str] | None:
-    """The `(model, weights name)` that `FER()` and `kerasfer predict` use by default, or None when the
-    installed package ships none of `DEFAULT_CANDIDATES`."""
-    from kerasfer.models.weights import packaged_weights
+    """The `(model, weights name)` that `FER()` and `kerasfer predict` use by default: the packaged weights whose
+    card gives the highest FER2013 accuracy (`kerasfer.pretrained.default_pretrained`), or None when the
+    installed package ships none."""
+    from kerasfer.pretrained import default_pretrained
 
-    available = packaged_weights()
-    return next((c for c in DEFAULT_CANDIDATES if c in available), None)
+    entry = default_pretrained()
+    return None if entry is None else (entry.model, entry.name)
 
 
 class FER:
@@ -45,8 +41,8 @@ class FER:
     Args:
         model: anything `kerasfer.models.load_trained` takes (a run directory, a `.keras` / `.weights.h5` file,
             a packaged name such as `"resnet18_small/fer2013"`, a registered name with `weights=`), a
-            `keras.Model`, a `.tflite` path, a runner, or None for the packaged default model (the first of
-            `DEFAULT_CANDIDATES` that is packaged; a clear error says what to pass when none is).
+            `keras.Model`, a `.tflite` path, a runner, or None for the packaged default model (`default_weights`:
+            the most accurate FER2013 card; a clear error says what to pass when none is packaged).
         weights: a run directory, a `.weights.h5` / `.keras` file or a packaged name for `model` (a name or a
             `keras.Model`).
         tflite: a `.tflite` path (alternative to `model`).
@@ -55,9 +51,9 @@ class FER:
         detector: `"blazeface"` (default: BlazeFace on LiteRT, five landmarks, about 18 ms of one core for a
             640x360 frame), `"mtcnn"` (five landmarks, about 10x slower; better on small tight crops under about
             32 px), `"haar"` (boxes only), `"none"` (the whole image is the face) or a callable returning
-            `kerasfer.data.align.Face`s. See `kerasfer.data.align`.
+            `kerasfer.face.Face`s. See `kerasfer.face`.
         min_face_size: the smallest face side in pixels the detector looks for.
-        margin: context around the aligned face (see `kerasfer.data.align.face_template`); 0 = ArcFace crop;
+        margin: context around the aligned face (see `kerasfer.face.face_template`); 0 = ArcFace crop;
             None (default) = the crop packaged weights were trained on (their card's `align_margin`), else 0.
         max_faces: keep only the largest faces per image (None: all).
         batch_size: the most faces per model call.
@@ -75,7 +71,7 @@ class FER:
         *,
         tflite=None,
         labels: Sequence[str] | None = None,
-        detector=_align.DEFAULT_DETECTOR,
+        detector=_face.DEFAULT_DETECTOR,
         min_face_size: int = 20,
         margin: float | None = None,
         max_faces: int | None = None,
@@ -89,7 +85,7 @@ class FER:
         from kerasfer.inference.tta import check_mode
 
         self.tta = check_mode(tta)
-        detector = _align.check_detector(detector)  # an unknown name or a missing package fails before the model loads
+        detector = _face.check_detector(detector)  # an unknown name or a missing package fails before the model loads
         default = model is None and tflite is None and weights is None
         if default:
             model = _default_model()
@@ -133,7 +129,7 @@ class FER:
     def detector(self):
         """The face detector (built on first use: MTCNN loads TensorFlow, BlazeFace only LiteRT)."""
         if self._detector is None:
-            self._detector = _align.get_detector(
+            self._detector = _face.get_detector(
                 self._detector_spec, **({} if callable(self._detector_spec) else self._kwargs_for_detector())
             )
         return self._detector
@@ -141,14 +137,14 @@ class FER:
     def _kwargs_for_detector(self):
         return {"min_face_size": self.min_face_size, **self._detector_kwargs}
 
-    def detect(self, image) -> list[_align.Face]:
+    def detect(self, image) -> list[_face.Face]:
         """The faces of one image (RGB uint8 array or path), largest first, at most `max_faces`."""
-        faces = _align.sort_faces(list(self.detector(_align.load_image(image))))
+        faces = _face.sort_faces(list(self.detector(_face.load_image(image))))
         return faces[: self.max_faces] if self.max_faces else faces
 
-    def align(self, image, faces: Sequence[_align.Face]) -> np.ndarray:
+    def align(self, image, faces: Sequence[_face.Face]) -> np.ndarray:
         """Aligned crops `(N, H, W, 3)` uint8 at the model's input size."""
-        return _align.align_faces(image, faces, output_size=self.input_shape[:2], margin=self.margin)
+        return _face.align_faces(image, faces, output_size=self.input_shape[:2], margin=self.margin)
 
     def to_model_input(self, crops) -> np.ndarray:
         """Face crops `(N, H, W, C)` → the model's float32 raw-pixel input, through
@@ -172,7 +168,7 @@ class FER:
                 faces = [faces]
             elif faces.ndim not in (3, 4):
                 raise ValueError(f"Expected face crops (N, H, W[, C]) or one crop; got shape {faces.shape}.")
-        batch = [self.to_model_input(_align.to_rgb(face)[None]) for face in faces]
+        batch = [self.to_model_input(_face.to_rgb(face)[None]) for face in faces]
         if not batch:
             return np.zeros((0, len(self.labels)), np.float32)
         return self.classify_inputs(np.concatenate(batch))
@@ -234,7 +230,7 @@ class FER:
         for i, image in enumerate(images):
             source = str(image) if isinstance(image, str | os.PathLike) else None
             try:
-                rgb = _align.load_image(image, bgr=bgr)
+                rgb = _face.load_image(image, bgr=bgr)
                 faces = self._faces_for(rgb, face_boxes[i], landmarks[i])
                 if faces:
                     crops.append(self.align(rgb, faces))
@@ -254,7 +250,7 @@ class FER:
                 )
         return results
 
-    def _faces_for(self, rgb, boxes, points) -> list[_align.Face]:
+    def _faces_for(self, rgb, boxes, points) -> list[_face.Face]:
         if boxes is None and points is None:
             return self.detect(rgb)
         h, w = rgb.shape[:2]
@@ -264,17 +260,17 @@ class FER:
             raise ValueError(f"Got {len(boxes)} face boxes but {len(points)} landmark sets; give one per face.")
         faces = []
         for j in range(len(boxes) if boxes is not None else len(points)):
-            lm = None if points is None else _align.check_landmarks(points[j])
+            lm = None if points is None else _face.check_landmarks(points[j])
             if boxes is not None:
                 box = boxes[j]
                 if len(box) != 4 or not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
                     raise ValueError(f"Face box {j} must be (x, y, w, h) with positive w, h; got {boxes[j]}.")
             else:
                 box = _box_from_landmarks(lm)
-            clipped = _align.clip_box(box, (h, w))
+            clipped = _face.clip_box(box, (h, w))
             if clipped is None:
                 raise ValueError(f"Face {j} ({box}) lies outside the {w}x{h} image.")
-            faces.append(_align.Face(box=clipped, landmarks=lm, score=1.0))
+            faces.append(_face.Face(box=clipped, landmarks=lm, score=1.0))
         return faces
 
     # ---------------------------------------------------------------------------------------------- video
@@ -296,7 +292,7 @@ def _per_image(values, n, name):
 
 def _box_from_landmarks(points: np.ndarray):
     """A face box around five landmarks (the ArcFace template's face box scaled to the landmarks)."""
-    matrix = _align.similarity_transform(_align.ARCFACE_TEMPLATE_112, points)
+    matrix = _face.similarity_transform(_face.ARCFACE_TEMPLATE_112, points)
     corners = np.array([[8.0, 8.0], [104.0, 8.0], [8.0, 120.0], [104.0, 120.0]])  # forehead to chin
     mapped = corners @ matrix[:, :2].T + matrix[:, 2]
     x0, y0 = mapped.min(0)
@@ -308,9 +304,9 @@ def _default_model() -> str:
     """The packaged default model as a `load_trained` name (`"model/weights"`), or a clear error."""
     choice = default_weights()
     if choice is None:
-        wanted = ", ".join(f"{m}/{w}" for m, w in DEFAULT_CANDIDATES)
         raise ValueError(
-            f"No packaged default model is available (none of {wanted} is installed in kerasfer/weights). "
+            "No packaged default model is available (no packaged weights trained on FER2013 with a measured "
+            "accuracy in their card are installed in kerasfer/weights). "
             "Pass a model: FER(model='path/to/run_dir'), FER(model='path/to/model.keras'), "
             "FER(model='<name>', weights='path/to/model.weights.h5') or FER(tflite='path/to/model.tflite')."
         )

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from kerasfer.data import align as _align
+from kerasfer import face as _face
 from kerasfer.inference.results import FaceResult
 from kerasfer.inference.results import FrameResult
 from kerasfer.inference.results import VideoResult
@@ -60,7 +60,7 @@ class FlowTracker:
             pts.append(np.array([[x + w / 2, y + h / 2]], np.float32))
         return np.concatenate(pts).astype(np.float32).reshape(-1, 1, 2)
 
-    def update(self, gray) -> list[_align.Face]:
+    def update(self, gray) -> list[_face.Face]:
         import cv2
 
         h_img, w_img = gray.shape[:2]
@@ -87,13 +87,13 @@ class FlowTracker:
             centre = np.array([x + w / 2.0, y + h / 2.0]) @ matrix[:, :2].T + matrix[:, 2]
             scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
             nw, nh = w * scale, h * scale
-            box = _align.clip_box((centre[0] - nw / 2, centre[1] - nh / 2, nw, nh), (h_img, w_img))
+            box = _face.clip_box((centre[0] - nw / 2, centre[1] - nh / 2, nw, nh), (h_img, w_img))
             if box is None or box[2] * box[3] < 0.25 * w * h:  # left the frame
                 continue
             landmarks = None
             if face.landmarks is not None:
                 landmarks = (face.landmarks @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
-            moved = _align.Face(box=box, landmarks=landmarks, score=face.score)
+            moved = _face.Face(box=box, landmarks=landmarks, score=face.score)
             faces.append(moved)
             keep = dst.reshape(-1, 1, 2).astype(np.float32)
             if len(keep) < max(3, len(pts) // 2):
@@ -215,7 +215,7 @@ def _read_frames(cap, fps, max_frames):
         ok, frame_bgr = cap.read()
         if not ok or frame_bgr is None:
             return
-        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB) if frame_bgr.ndim == 3 else _align.to_rgb(frame_bgr)
+        rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB) if frame_bgr.ndim == 3 else _face.to_rgb(frame_bgr)
         timestamp = index / fps if fps > 0 else float(cap.get(cv2.CAP_PROP_POS_MSEC) or 0.0) / 1000.0
         yield index, frame_bgr, rgb, timestamp
         index += 1
@@ -302,7 +302,7 @@ def analyze_video(
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     if max_frames:
         total = min(total, max_frames) if total > 0 else max_frames
-    bar = _align.Progress(total if total > 0 else None, desc="video", enabled=progress)
+    bar = _face.Progress(total if total > 0 else None, desc="video", enabled=progress)
     tracker = FlowTracker() if track and every_n_frames > 1 else None  # every frame detected: nothing to track
     if overlap:
         fer.detector  # noqa: B018 - build the detector here, not in a worker thread (clear errors, one build)
@@ -396,7 +396,7 @@ def write_synthetic_clip(
     """
     import cv2
 
-    face = _align.to_rgb(face)
+    face = _face.to_rgb(face)
     h, w = frame_size
     fh, fw = face.shape[:2]
     if fh > h or fw > w:

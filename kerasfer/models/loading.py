@@ -28,15 +28,24 @@ A bare registry name with no weights builds an untrained model only with
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pathlib
 import zipfile
 
-PREPROCESSING_FILE = "preprocessing.json"
-CONFIG_FILE = "config.json"
-RUN_MODEL_FILE = "model.keras"
-RUN_CHECKPOINT = os.path.join("checkpoints", "best.weights.h5")
+from kerasfer.run_files import BEST_CHECKPOINT as RUN_CHECKPOINT
+from kerasfer.run_files import CONFIG_FILE
+from kerasfer.run_files import LABELS_FILE
+from kerasfer.run_files import LABELS_SUFFIX
+from kerasfer.run_files import MODEL_FILE as RUN_MODEL_FILE
+from kerasfer.run_files import PREPROCESSING_FILE
+from kerasfer.run_files import file_stem
+from kerasfer.run_files import is_run_dir
+from kerasfer.run_files import load_preprocessing
+from kerasfer.run_files import read_json
+from kerasfer.run_files import read_labels
+from kerasfer.run_files import read_run_config
+
+read_label_file = read_labels  # the name this module gave it
 
 
 @dataclasses.dataclass
@@ -90,26 +99,6 @@ def canonical_labels(num_classes: int) -> tuple[str, ...]:
     return tuple(CANONICAL_LABELS) + tuple(f"class_{i}" for i in range(len(CANONICAL_LABELS), n))
 
 
-def read_label_file(path) -> tuple[str, ...]:
-    """One class name per line (blank lines ignored); a clear error for an empty or unreadable file."""
-    path = pathlib.Path(path)
-    try:
-        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError) as e:
-        raise ValueError(f"Cannot read the label file {path}: {e}") from e
-    if not names:
-        raise ValueError(f"The label file {path} holds no labels.")
-    return tuple(names)
-
-
-def _file_stem(path: pathlib.Path) -> str:
-    name = path.name
-    for suffix in (".weights.h5", ".keras", ".tflite", ".h5"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
-
-
 def labels_beside(path) -> tuple[tuple[str, ...], str] | None:
     """Label names stored next to a model file, with the file they came from, or None.
 
@@ -118,58 +107,26 @@ def labels_beside(path) -> tuple[tuple[str, ...], str] | None:
     shared `labels.txt` in the same folder.
     """
     path = pathlib.Path(path)
-    stem = _file_stem(path)
-    own = path.with_name(f"{stem}.labels.txt")
+    stem = file_stem(path)
+    own = path.with_name(stem + LABELS_SUFFIX)
     if own.is_file():
-        return read_label_file(own), str(own)
+        return tuple(read_labels(own)), str(own)
     for card in (path.with_name(f"{stem}.card.json"), path.with_name(f"{stem}.json")):
         if not card.is_file():
             continue
-        try:
-            data = json.loads(card.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"The model card {card} is not valid JSON: {e}") from e
+        data = read_json(card, "model card")
         for key in ("labels", "class_names"):
-            if isinstance(data, dict) and isinstance(data.get(key), list) and data[key]:
+            if isinstance(data.get(key), list) and data[key]:
                 return tuple(str(v) for v in data[key]), str(card)
-    shared = path.with_name("labels.txt")
+    shared = path.with_name(LABELS_FILE)
     if shared.is_file():
-        return read_label_file(shared), str(shared)
+        return tuple(read_labels(shared)), str(shared)
     return None
-
-
-def _read_json(path: pathlib.Path, what: str) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"The {what} {path} is unreadable: {e}") from e
-    if not isinstance(data, dict):
-        raise ValueError(f"The {what} {path} must hold a JSON object.")
-    return data
 
 
 def _run_dir_of(path: pathlib.Path) -> pathlib.Path | None:
     """The run directory a file belongs to (its folder, or one up for `checkpoints/`), if it is one."""
-    for folder in (path.parent, path.parent.parent):
-        if (folder / CONFIG_FILE).is_file() or (folder / PREPROCESSING_FILE).is_file():
-            return folder
-    return None
-
-
-def _preprocessing(run_dir: pathlib.Path | None) -> dict | None:
-    if run_dir is None or not (run_dir / PREPROCESSING_FILE).is_file():
-        return None
-    prep = _read_json(run_dir / PREPROCESSING_FILE, "preprocessing file")
-    shape = prep.get("input_shape")
-    if not (isinstance(shape, list) and len(shape) == 3):
-        raise ValueError(f"{run_dir / PREPROCESSING_FILE}: 'input_shape' must be [height, width, channels].")
-    return prep
-
-
-def _run_config(run_dir: pathlib.Path | None) -> dict | None:
-    if run_dir is None or not (run_dir / CONFIG_FILE).is_file():
-        return None
-    return _read_json(run_dir / CONFIG_FILE, "run configuration")
+    return next((folder for folder in (path.parent, path.parent.parent) if is_run_dir(folder)), None)
 
 
 def split_packaged_name(text: str):
@@ -227,14 +184,14 @@ def _finish(model, *, source, kind, labels=None, labels_source=None, model_name=
         labels_source = "argument"
     if prep is not None and tuple(prep["input_shape"]) != shape:
         raise ValueError(
-            f"{source}: preprocessing.json says input_shape={tuple(prep['input_shape'])} but the model takes {shape}."
+            f"{source}: {PREPROCESSING_FILE} says input_shape={tuple(prep['input_shape'])} but the model takes {shape}."
         )
     if labels is None and file_for_labels is not None:
         found = labels_beside(file_for_labels)
         if found is not None:
             labels, labels_source = found
     if labels is None and prep is not None and prep.get("class_names"):
-        labels, labels_source = tuple(prep["class_names"]), "preprocessing.json"
+        labels, labels_source = tuple(prep["class_names"]), PREPROCESSING_FILE
     if labels is None:
         labels, labels_source = canonical_labels(n), "canonical"
     labels = tuple(str(v) for v in labels)
@@ -343,8 +300,8 @@ def _load_file(path: pathlib.Path, name, labels, num_classes=None, input_shape=N
     """A `.keras` file, or a `.weights.h5` file loaded into a freshly built model; the run directory the file
     belongs to (if any) gives the architecture, the build arguments, the preprocessing and the labels."""
     run_dir = _run_dir_of(path)
-    config = _run_config(run_dir) or {}
-    prep = _preprocessing(run_dir)
+    config = (read_run_config(run_dir) if run_dir is not None else None) or {}
+    prep = load_preprocessing(run_dir) if run_dir is not None else None
     run_model = config.get("model")
     if name is not None and run_model is not None and run_model != name:
         raise ValueError(f"{path} belongs to a {run_model!r} run, not {name!r}.")

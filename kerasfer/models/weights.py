@@ -4,30 +4,29 @@ kerasfer never downloads anything. `weights` is either `None`, a path to a `.wei
 `.keras` file, or the name of trained weights shipped inside the package
 (`kerasfer/weights/<model>_<name>.weights.h5`, e.g. `LFNSB(weights="fer2013")`).
 
-Each packaged file has a model card beside it: `<model>_<name>.json` (machine-readable: the
-build arguments the weights need, label order, preprocessing, training command, measured
-results) and `<model>_<name>.md`. A registered builder called with a packaged name takes its
+Each packaged file has a model card beside it (`kerasfer.pretrained`: the index of the packaged weights, built
+from their cards, and the cards' one reader and writer): the build arguments the weights need, label order,
+preprocessing, training command, measured results. A registered builder called with a packaged name takes its
 `num_classes` and `input_shape` from the card unless the caller gives them.
 """
 
 import inspect
-import json
 import os
-import pathlib
 
-PACKAGED_DIR = pathlib.Path(__file__).resolve().parent.parent / "weights"
+from kerasfer import pretrained
+from kerasfer.paths import replaced_when_done
+
+PACKAGED_DIR = pretrained.WEIGHTS_DIR  # the package's weights folder (`kerasfer.pretrained.WEIGHTS_DIR`)
 _SUFFIXES = (".weights.h5", ".keras")
 
 
 def packaged_weights(model_name=None) -> dict:
-    """Returns `{(model, name): path}` of the weights shipped in the package."""
-    found = {}
-    for path in sorted(PACKAGED_DIR.glob("*.weights.h5")):
-        stem = path.name[: -len(".weights.h5")]
-        model, _, name = stem.rpartition("_")
-        if model and (model_name is None or model == model_name):
-            found[(model, name)] = str(path)
-    return found
+    """Returns `{(model, name): path}` of the weights shipped in the package (from `kerasfer.pretrained.index`)."""
+    return {
+        (e.model, e.name): str(e.path)
+        for e in pretrained.index().values()
+        if model_name is None or e.model == model_name
+    }
 
 
 def _is_name(weights: str) -> bool:
@@ -92,14 +91,7 @@ def packaged_card(model_name, weights) -> dict | None:
     not a packaged name (a path, None) or the card is missing."""
     if not isinstance(weights, str) or not _is_name(weights):
         return None
-    path = PACKAGED_DIR / f"{model_name}_{weights}.json"
-    if not path.is_file():
-        return None
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"The model card {path} of packaged weights {model_name}/{weights} is unreadable: {e}") from e
+    return pretrained.packaged_card(model_name, weights)
 
 
 def apply_packaged_defaults(builder, model_name, args, kwargs):
@@ -123,9 +115,7 @@ def apply_packaged_defaults(builder, model_name, args, kwargs):
     card = packaged_card(model_name, given.get("weights"))
     if card is None:
         return args, kwargs
-    build = dict(card.get("build", {}))
-    if "input_shape" in build:
-        build["input_shape"] = tuple(build["input_shape"])
+    build = pretrained.build_arguments(card)
     weights = given["weights"]
     if "num_classes" in given and "num_classes" in build and int(given["num_classes"]) != build["num_classes"]:
         raise ValueError(
@@ -149,13 +139,12 @@ def apply_packaged_defaults(builder, model_name, args, kwargs):
 def to_half_precision(path) -> int:
     """Rewrites every float32 array of a `.weights.h5` file as float16 (halves its size; Keras casts
     the values back to each variable's dtype when loading). The file is rewritten into a new file
-    and then moved over the old one, so an error leaves the original intact. Returns the number of
-    arrays converted."""
+    and then moved over the old one (`kerasfer.paths.replaced_when_done`), so an error leaves the
+    original intact. Returns the number of arrays converted."""
     import h5py
     import numpy as np
 
     path = os.fspath(path)
-    tmp = path + ".half.tmp"
     converted = 0
 
     def copy(src, dst):
@@ -174,11 +163,6 @@ def to_half_precision(path) -> int:
             for k, v in item.attrs.items():
                 new.attrs[k] = v
 
-    try:
-        with h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
-            copy(src, dst)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with replaced_when_done(path) as tmp, h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
+        copy(src, dst)
     return converted

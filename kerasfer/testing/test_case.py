@@ -121,7 +121,7 @@ def run_model_saving_test(model, input_data, atol=1e-6, custom_objects=None):
     """`.keras` save -> load gives the same class, config and outputs."""
     expected = model(input_data, training=False)
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "model.keras")
+        path = os.path.join(tmp, "saved.keras")
         model.save(path)
         restored = keras.saving.load_model(path, custom_objects=custom_objects)
     assert type(restored) is type(model), (type(restored), type(model))

@@ -29,8 +29,15 @@ step (XLA on JAX, `tf.function` on TensorFlow) and runs where the model does:
   is drawn in `call` and kept for the `compute_loss` of the same step, the way
   `CosineHarmonyModel` keeps its features; a wrapped model's own loss (Cosine-Harmony) then sees
   the blended targets (its class-centre term takes their arg-max, the dominant class).
-- `augment_in_step(model, augmentation, mixup=0.0)`: the wrapper, or `model` itself when there is
-  nothing to do in the step.
+- Knowledge distillation: `AugmentInStep(model, ..., distiller=Distiller(...))`
+  (`kerasfer.training.distillation`) also runs the frozen teacher(s) on the batch the student sees,
+  augmented and mixed, with `training=False`, and keeps their probabilities for the `compute_loss`
+  of the same step, which returns `(1 - alpha) * the student's own loss + alpha * T^2 * KL(teacher ||
+  student)`, both weighted by the (blended) sample weights. Evaluation and prediction run the student
+  alone, so validation losses compare with plain training's. The teachers are not tracked: neither
+  trained nor saved.
+- `augment_in_step(model, augmentation, mixup=0.0, distiller=None)`: the wrapper, or `model` itself
+  when there is nothing to do in the step.
 
 NumPy arrays in, the same augmentation statistics as the tf.data path, on JAX and TensorFlow. Mixup
 runs here on both paths; on TensorFlow the preset itself runs in tf.data before it.
@@ -101,7 +108,8 @@ class StepAugmentation(keras.layers.Layer):
 
 
 class AugmentInStep(keras.Model):
-    """Trains `model` on batches augmented by `augmentation` (and mixup) inside the training step.
+    """Trains `model` on batches augmented by `augmentation` (and mixup, and distilled from a teacher)
+    inside the training step.
 
     `call(x, training=True)` returns `model(mix(augmentation(x, training=True)), training=True)`; any
     other call returns `model(x, training=False)` (evaluation and prediction see the images as they
@@ -113,18 +121,35 @@ class AugmentInStep(keras.Model):
         mixup: the Beta(alpha, alpha) parameter of mixup (0: no mixup); needs one-hot or
             distribution targets.
         seed: seeds the mixup draws.
+        distiller: a `kerasfer.training.distillation.Distiller` (frozen teachers, alpha, temperature),
+            or None; its teachers must give the model's classes in the model's order.
     """
 
-    def __init__(self, model, augmentation=None, mixup=0.0, seed=None, **kwargs):
+    def __init__(self, model, augmentation=None, mixup=0.0, seed=None, distiller=None, **kwargs):
         kwargs.setdefault("name", f"{model.name}_augment_in_step")
         super().__init__(**kwargs)
         self.inner = model
         self.augmentation = augmentation
         self.mixup = check_mixup(mixup)
-        if augmentation is None and not self.mixup:
-            raise ValueError("AugmentInStep needs an augmentation or mixup > 0; train the model itself instead.")
+        if augmentation is None and not self.mixup and distiller is None:
+            raise ValueError(
+                "AugmentInStep needs an augmentation, mixup > 0 or a distiller; train the model itself instead."
+            )
         self.mixup_seed = keras.random.SeedGenerator(seed) if self.mixup else None
         object.__setattr__(self, "_mix_lambda", None)  # this step's lam, from `call` to `compute_loss`
+        # Not tracked (object.__setattr__): the teachers are neither trained nor saved with the model.
+        object.__setattr__(self, "distiller", distiller)
+        object.__setattr__(self, "_teacher_probs", None)  # this step's teacher probabilities, likewise
+        if distiller is not None:
+            from kerasfer.training.distillation import outputs_logits
+
+            classifier = getattr(model, "classifier", model)  # CosineHarmonyModel's plain classifier
+            width = classifier.outputs[0].shape[-1] if getattr(classifier, "outputs", None) else None
+            if width is not None and int(width) != distiller.num_classes:
+                raise ValueError(
+                    f"The distillation teacher gives {distiller.num_classes} classes; the model {int(width)}."
+                )
+            self._student_from_logits = outputs_logits(classifier)
         # A model with its own loss logic (e.g. CosineHarmonyModel) keeps computing the loss.
         self._inner_loss = type(model).compute_loss is not keras.Model.compute_loss
         self.built = True  # the wrapped model is built; the augmentation has no weights
@@ -135,6 +160,8 @@ class AugmentInStep(keras.Model):
                 inputs = self.augmentation(inputs, training=True)
             if self.mixup:
                 inputs = self._mix_inputs(inputs)
+            if self.distiller is not None:
+                object.__setattr__(self, "_teacher_probs", self.distiller.probabilities(inputs))
         return self.inner(inputs, training=bool(training))
 
     def _mix_inputs(self, x):
@@ -164,8 +191,18 @@ class AugmentInStep(keras.Model):
         if training and self.mixup:
             y, sample_weight = self._mix_targets(y, sample_weight)
         if self._inner_loss:
-            return self.inner.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
-        return super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+            loss = self.inner.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        else:
+            loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        if training and self.distiller is not None:
+            teacher_probs = self._teacher_probs
+            object.__setattr__(self, "_teacher_probs", None)
+            if teacher_probs is None:
+                raise RuntimeError(
+                    "distillation: compute_loss(training=True) was called without this step's forward pass."
+                )
+            loss = self.distiller.loss(loss, teacher_probs, y_pred, sample_weight, self._student_from_logits)
+        return loss
 
     def compute_output_shape(self, input_shape):
         return self.inner.compute_output_shape(input_shape)
@@ -177,9 +214,9 @@ def _blend(t, lam):
     return lam * t + (1.0 - lam) * ops.flip(t, axis=0)
 
 
-def augment_in_step(model, augmentation, mixup=0.0, seed=None):
-    """`AugmentInStep(model, augmentation, mixup, seed)`, or `model` itself when `augmentation` is None and
-    `mixup` is 0."""
-    if augmentation is None and not mixup:
+def augment_in_step(model, augmentation, mixup=0.0, seed=None, distiller=None):
+    """`AugmentInStep(model, augmentation, mixup, seed, distiller)`, or `model` itself when `augmentation` and
+    `distiller` are None and `mixup` is 0."""
+    if augmentation is None and not mixup and distiller is None:
         return model
-    return AugmentInStep(model, augmentation, mixup=mixup, seed=seed)
+    return AugmentInStep(model, augmentation, mixup=mixup, seed=seed, distiller=distiller)

@@ -108,6 +108,17 @@ def _add_train_args(p):
         help="start from these weights (a run directory, .keras, .weights.h5 or packaged name of the same "
         "architecture): fine-tuning, or a second learning-rate cycle from an earlier run",
     )
+    p.add_argument(
+        "--distill-from",
+        action="append",
+        metavar="TEACHER",
+        help="distil from this trained model (packaged name such as resnet18_small/fer2013, run directory or "
+        ".keras) inside the training step; repeat it for an ensemble (probabilities averaged)",
+    )
+    p.add_argument("--distill-alpha", type=float, help="the teacher's share of the loss, in [0, 1] (default 0.5)")
+    p.add_argument(
+        "--distill-temperature", type=float, help="softmax temperature T > 0 of the distillation (default 4)"
+    )
     p.add_argument("--output", "-o", dest="output_dir", help="run directory (default runs/train)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", dest="on_existing", action="store_const", const="resume", help="(default)")

@@ -12,6 +12,12 @@ import json
 import math
 import os
 
+# preprocessing.json's reader and writer live in kerasfer.run_files (re-exported here)
+from kerasfer.run_files import PREPROCESSING_FILE  # noqa: F401
+from kerasfer.run_files import load_preprocessing  # noqa: F401
+from kerasfer.run_files import preprocessing_definition  # noqa: F401
+from kerasfer.run_files import save_preprocessing  # noqa: F401
+
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "nadam")
 SCHEDULES = ("constant", "cosine", "step", "exponential", "plateau")
 CLASS_WEIGHTS = ("none", "adaptive", "inverse_frequency", "effective_number", "balanced")
@@ -20,8 +26,6 @@ ON_EXISTING = ("resume", "refuse", "overwrite")
 # Losses that compare distributions: they need one-hot / distribution targets, not integer labels.
 DENSE_LABEL_LOSSES = ("kl", "ldl")
 KNOWN_LOSSES = ("ce", "focal", "ro", "combo", "kl", "ldl", "cosine_harmony")
-
-PREPROCESSING_FILE = "preprocessing.json"
 
 
 @dataclasses.dataclass
@@ -86,6 +90,15 @@ class TrainConfig:
             of the same architecture, input size and number of classes. For fine-tuning on other data and
             for a second learning-rate cycle (warm restart) from an earlier run. A resumed run ignores it
             (its checkpoint is newer).
+        distill_from: knowledge distillation inside the training step (`kerasfer.training.distillation`):
+            the trained teacher, a packaged name (`"resnet18_small/fer2013"`), a run directory or a `.keras`
+            file, or a list of them (an ensemble: their probabilities are averaged). Its classes must be the
+            run's, in the same order; its input size and channels may differ (the batch is converted in the
+            step). It sees the augmented (and mixed) batch, in inference mode, and is not saved with the run's
+            model. None: no distillation.
+        distill_alpha: the teacher's share of the loss, in [0, 1]: `(1 - alpha) * loss + alpha * T^2 *
+            KL(teacher || student)` at temperature `T` (Hinton et al. 2015).
+        distill_temperature: that `T` > 0.
         preset: the preset this configuration came from (informational).
         verbose: Keras verbosity (1: progress bar).
     """
@@ -133,12 +146,19 @@ class TrainConfig:
     soft_labels: str | None = None
     arrays_dir: str | None = None
     init_weights: str | None = None
+    distill_from: list | None = None
+    distill_alpha: float = 0.5
+    distill_temperature: float = 4.0
     preset: str | None = None
     verbose: int = 1
 
     def __post_init__(self):
         if self.input_shape is not None:
             self.input_shape = tuple(int(v) for v in self.input_shape)
+        if isinstance(self.distill_from, str):
+            self.distill_from = [self.distill_from]
+        elif isinstance(self.distill_from, list | tuple):
+            self.distill_from = list(self.distill_from) or None
         self.validate()
 
     # ------------------------------------------------------------------ checks
@@ -196,6 +216,17 @@ class TrainConfig:
             bad("on_existing", f"{self.on_existing!r} is not one of {ON_EXISTING}.")
         if self.init_weights is not None and not (isinstance(self.init_weights, str) and self.init_weights.strip()):
             bad("init_weights", f"must be None or a run directory, weights file or name, got {self.init_weights!r}.")
+        if self.distill_from is not None and not (
+            isinstance(self.distill_from, list) and all(isinstance(s, str) and s.strip() for s in self.distill_from)
+        ):
+            bad(
+                "distill_from",
+                f"must be None or a list of teachers (names, run directories), got {self.distill_from!r}.",
+            )
+        try:
+            check_distillation(self.distill_alpha, self.distill_temperature)
+        except ValueError as e:
+            bad("distill_alpha" if "alpha" in str(e) else "distill_temperature", str(e))
         if not isinstance(self.model_kwargs, dict):
             bad("model_kwargs", f"must be a dict of model builder arguments, got {type(self.model_kwargs).__name__}.")
         clash = sorted({"num_classes", "input_shape", "weights"} & set(self.model_kwargs))
@@ -257,6 +288,19 @@ class TrainConfig:
         return "sparse"
 
 
+def check_distillation(alpha, temperature):
+    """`(alpha, temperature)` as floats, or `ValueError` unless `alpha` is in [0, 1] and `temperature` > 0."""
+
+    def number(v):
+        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+    if not (number(alpha) and 0.0 <= alpha <= 1.0):
+        raise ValueError(f"distillation alpha (the teacher's share of the loss) must be in [0, 1], got {alpha!r}.")
+    if not (number(temperature) and temperature > 0):
+        raise ValueError(f"distillation temperature must be a finite number > 0, got {temperature!r}.")
+    return float(alpha), float(temperature)
+
+
 def check_mixup(alpha):
     """`alpha` as a float, or `ValueError` unless it is a finite number >= 0 (0 turns mixup off)."""
     number = isinstance(alpha, int | float) and not isinstance(alpha, bool)
@@ -268,46 +312,3 @@ def check_mixup(alpha):
 def loss_parts(loss: str) -> list[str]:
     """`"ce+cosine_harmony"` -> `["ce", "cosine_harmony"]`."""
     return [p.strip().lower() for p in str(loss).split("+") if p.strip()]
-
-
-# ----------------------------------------------------------------- preprocessing
-def preprocessing_definition(input_shape, class_names=None, dataset=None) -> dict:
-    """The single preprocessing definition saved next to a trained model.
-
-    Images reach the model as float32 raw pixels in [0, 255], resized (bilinear, antialiased
-    when shrinking) to `input_shape[:2]` and converted gray<->RGB to `input_shape[2]` channels
-    by `kerasfer.data.pipeline.prepare_images`; normalisation is the model's own first layer.
-    """
-    h, w, c = (int(v) for v in input_shape)
-    return {
-        "input_shape": [h, w, c],
-        "color_mode": "grayscale" if c == 1 else "rgb",
-        "input_range": [0, 255],
-        "dtype": "float32",
-        "resize": "bilinear, antialias when shrinking (kerasfer.data.pipeline.prepare_images)",
-        "normalization": "inside the model (first layer ImageNormalization)",
-        "class_names": list(class_names) if class_names is not None else None,
-        "dataset": dataset,
-    }
-
-
-def save_preprocessing(directory, input_shape, class_names=None, dataset=None) -> str:
-    path = os.path.join(directory, PREPROCESSING_FILE)
-    with open(path, "w") as f:
-        json.dump(preprocessing_definition(input_shape, class_names, dataset), f, indent=2)
-        f.write("\n")
-    return path
-
-
-def load_preprocessing(model_path) -> dict | None:
-    """Reads `preprocessing.json` beside `model_path` (a file or a run directory); None if absent."""
-    directory = model_path if os.path.isdir(model_path) else os.path.dirname(os.path.abspath(model_path))
-    path = os.path.join(directory, PREPROCESSING_FILE)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        d = json.load(f)
-    shape = d.get("input_shape")
-    if not (isinstance(shape, list) and len(shape) == 3):
-        raise ValueError(f"{path}: 'input_shape' must be [height, width, channels], got {shape!r}.")
-    return d

@@ -300,15 +300,16 @@ def _load_split_numpy(config, split, input_shape, num_classes, *, training, max_
     return _Split(data, counts, len(y), step_augment=step_augment)
 
 
-def with_step_augmentation(model, split: _Split, config: TrainConfig):
+def with_step_augmentation(model, split: _Split, config: TrainConfig, distiller=None):
     """The model to compile: `model`, wrapped to augment inside the training step when `split` asks for it
-    (the NumPy path) or `config.mixup` is set (either path).
+    (the NumPy path), when `config.mixup` is set (either path) or to distil from `distiller`'s teachers
+    (`kerasfer.training.distillation.Distiller`, on the batch the model sees).
 
     The wrapper (`kerasfer.training.augment_step.AugmentInStep`) shares `model`'s weights; save `model`.
     """
     from kerasfer.training.augment_step import augment_in_step
 
-    return augment_in_step(model, split.step_augment, mixup=config.mixup, seed=config.seed)
+    return augment_in_step(model, split.step_augment, mixup=config.mixup, seed=config.seed, distiller=distiller)
 
 
 # --------------------------------------------------------------------------- class imbalance

@@ -91,8 +91,8 @@ def run_config_of(source):
     import os
     import pathlib
 
-    from kerasfer.models.loading import CONFIG_FILE
     from kerasfer.models.loading import _run_dir_of
+    from kerasfer.run_files import CONFIG_FILE
     from kerasfer.training.config import TrainConfig
 
     if not isinstance(source, str | os.PathLike):

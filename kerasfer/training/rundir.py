@@ -1,14 +1,7 @@
 """The run directory (`TrainConfig.output_dir`): what a training run writes where, and when it may reuse one.
 
-A run directory ends up holding:
-
-    config.json           the full TrainConfig (`kerasfer train --config config.json` repeats it)
-    preprocessing.json    input shape, colour mode, pixel range, class names (read by evaluate/export)
-    labels.txt            one class name per line
-    model.keras           the trained classifier (best validation epoch when there is validation)
-    checkpoints/best.weights.h5, checkpoints/last_good.weights.h5
-    backup/               BackupAndRestore state while a run is unfinished (resumes with no lost epoch)
-    log.csv, history.json, result.json
+What a run directory ends up holding (the file names, their readers and writers) is `kerasfer.run_files`'s;
+`run_paths` is re-exported here.
 
 Deciding what to do with an existing directory (`plan_output_dir`) only reads it; the trainer
 applies the decision (`apply_plan`) once the data and the model have been checked, so a run that
@@ -23,9 +16,10 @@ import logging
 import os
 import shutil
 
-from kerasfer.training.config import PREPROCESSING_FILE
+from kerasfer.run_files import run_paths
+from kerasfer.run_files import save_preprocessing
+from kerasfer.run_files import write_labels
 from kerasfer.training.config import TrainConfig
-from kerasfer.training.config import save_preprocessing
 
 logger = logging.getLogger(__name__)
 
@@ -48,23 +42,6 @@ _RUN_FILES = (
 
 class RunExistsError(FileExistsError):
     """The output directory already holds a run that cannot be resumed."""
-
-
-def run_paths(out) -> dict:
-    """The paths of everything a run writes into `out`, by short name."""
-    return {
-        "config": os.path.join(out, "config.json"),
-        "preprocessing": os.path.join(out, PREPROCESSING_FILE),
-        "model": os.path.join(out, "model.keras"),
-        "checkpoints": os.path.join(out, "checkpoints"),
-        "best": os.path.join(out, "checkpoints", "best.weights.h5"),
-        "last_good": os.path.join(out, "checkpoints", "last_good.weights.h5"),
-        "backup": os.path.join(out, "backup"),
-        "csv": os.path.join(out, "log.csv"),
-        "history": os.path.join(out, "history.json"),
-        "result": os.path.join(out, "result.json"),
-        "labels": os.path.join(out, "labels.txt"),
-    }
 
 
 _paths = run_paths  # the name the trainer used
@@ -190,6 +167,5 @@ def write_run_files(config: TrainConfig, input_shape, class_names) -> dict:
     os.makedirs(p["checkpoints"], exist_ok=True)
     config.to_json(p["config"])
     save_preprocessing(config.output_dir, input_shape, class_names, config.dataset)
-    with open(p["labels"], "w") as f:
-        f.write("\n".join(class_names) + "\n")
+    write_labels(class_names, p["labels"])
     return p

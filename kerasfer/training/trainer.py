@@ -119,6 +119,15 @@ def init_from(model, source, model_name=None):
     return src
 
 
+def _distiller(config, class_names):
+    """The frozen teachers of `config.distill_from` (`kerasfer.training.distillation.load_distiller`), or None."""
+    if not config.distill_from:
+        return None
+    from kerasfer.training.distillation import load_distiller
+
+    return load_distiller(config.distill_from, class_names, config.distill_alpha, config.distill_temperature)
+
+
 # --------------------------------------------------------------------------- train
 def _set_policy(config):
     keras.config.set_dtype_policy("mixed_float16" if config.mixed_precision else "float32")
@@ -159,7 +168,8 @@ def train(config: TrainConfig, extra_callbacks=None, arrays=None) -> TrainResult
         RunExistsError: the output directory holds a run that cannot be resumed.
         FileNotFoundError: a missing soft_labels file, arrays_dir or manually downloaded dataset files.
         ValueError: bad configuration, input size too small for the model, labels out of range,
-            a loss that does not fit the labels, an empty split.
+            a loss that does not fit the labels, an empty split, a distillation teacher that does not
+            load or gives other classes.
         TrainingDivergedError: the loss became NaN/inf (the last good weights are kept).
     """
     if not isinstance(config, TrainConfig):
@@ -185,8 +195,10 @@ def train(config: TrainConfig, extra_callbacks=None, arrays=None) -> TrainResult
             base, model = build_model(config, input_shape, num_classes)
             if config.init_weights and not plan.resumed:
                 init_from(base, config.init_weights, config.model)
-            # augments in the step on the NumPy path; mixup in the step on both
-            model = data.with_step_augmentation(model, splits.train, config)
+            # loaded after the student is built, so the student's initial weights do not depend on it
+            distiller = _distiller(config, class_names)
+            # augments in the step on the NumPy path; mixup and distillation in the step on both
+            model = data.with_step_augmentation(model, splits.train, config, distiller)
             model.compile(
                 optimizer=build_optimizer(config),
                 loss=build_loss(config, num_classes),

@@ -8,7 +8,7 @@ from kerasfer._lazy import lazy_attributes
 _LAZY_ATTRS = {
     "count_macs": "kerasfer.utils.params",
     "count_params": "kerasfer.utils.params",
-    "model_table": "kerasfer.utils.params",
+    "model_table": "kerasfer.model_catalog",  # builds registered models: it lives above them
     "format_count": "kerasfer.utils.tables",
     "markdown_table": "kerasfer.utils.tables",
 }

@@ -193,36 +193,4 @@ def count_macs(model, input_shape=None, convention="fvcore") -> int:
     return int(total)
 
 
-def model_table(names=None, input_shapes=None, with_macs=True):
-    """Builds registered models and returns rows of name, input, params and MACs.
-
-    Args:
-        names: registry keys (default: every registered model).
-        input_shapes: optional dict of name -> input shape overriding the default.
-        with_macs: also count MACs (runs one forward pass per model).
-
-    Returns:
-        A list of dicts with keys `name`, `family`, `input_shape`, `params`, `macs`.
-    """
-    from kerasfer import models
-
-    rows = []
-    for name in names or models.list_models():
-        info = models.get_model_info(name)
-        shape = (input_shapes or {}).get(name, info.input_shape)
-        model = models.create_model(name, input_shape=shape)
-        rows.append(
-            {
-                "name": name,
-                "family": info.family,
-                "input_shape": list(shape),
-                "params": count_params(model),
-                "macs": count_macs(model) if with_macs else None,
-            }
-        )
-        del model
-        keras.backend.clear_session()
-    return rows
-
-
-__all__ = ["count_params", "count_macs", "model_table"]
+__all__ = ["count_params", "count_macs"]

@@ -191,8 +191,9 @@ def test_labels_and_model_errors(tmp_path):
         fer.runner(np.zeros((1, 16, 16, 3), np.float32))
 
 
-def test_default_model(monkeypatch):
-    from kerasfer.inference import fer as fer_module
+def test_default_model(monkeypatch, tmp_path):
+    import json
+
     from kerasfer.models import loading
 
     asked = []
@@ -201,19 +202,27 @@ def test_default_model(monkeypatch):
         asked.append(source)
         return loading._finish(brightness_model(), source=source, kind="packaged")
 
-    # The first packaged candidate wins: with all shipped, the LFNSB weights.
-    shipped = {c: "x.weights.h5" for c in fer_module.DEFAULT_CANDIDATES}
-    monkeypatch.setattr("kerasfer.models.weights.packaged_weights", lambda model_name=None: shipped)
+    def package(model, name, dataset, accuracy):
+        (tmp_path / f"{model}_{name}.weights.h5").write_bytes(b"")
+        card = {"model": model, "name": name, "file": f"{model}_{name}.weights.h5",
+                "training": {"dataset": dataset}, "evaluation": {"accuracy": accuracy}}  # fmt: skip
+        (tmp_path / f"{model}_{name}.json").write_text(json.dumps(card))
+
+    # The default is the most accurate FER2013 card, whatever the other datasets' cards say.
+    monkeypatch.setattr("kerasfer.pretrained.WEIGHTS_DIR", tmp_path)
+    for model, name, dataset, accuracy in (("a", "fer2013", "fer2013", 0.6), ("b", "fer2013", "fer2013", 0.7),
+                                           ("c", "ferplus", "ferplus", 0.9)):  # fmt: skip
+        package(model, name, dataset, accuracy)
     monkeypatch.setattr(loading, "load_trained", fake_load_trained)
     fer = FER(detector="none")
-    assert asked == ["/".join(fer_module.DEFAULT_CANDIDATES[0])] and fer.input_shape == (32, 32, 3)
-    assert fer.margin == 0.0  # no card for the fake weights: the ArcFace crop
+    assert asked == ["b/fer2013"] and fer.input_shape == (32, 32, 3)
+    assert fer.margin == 0.0  # the fake card names no crop: the ArcFace crop
 
-    # Without the first, the next one shipped is the default.
-    del shipped[fer_module.DEFAULT_CANDIDATES[0]]
+    # Without its weights file, the next most accurate one is the default.
+    (tmp_path / "b_fer2013.weights.h5").unlink()
     asked.clear()
     FER(detector="none")
-    assert asked == ["/".join(fer_module.DEFAULT_CANDIDATES[1])]
+    assert asked == ["a/fer2013"]
 
     def broken(source, model_name=None, **kwargs):
         raise OSError("truncated file")
@@ -221,7 +230,7 @@ def test_default_model(monkeypatch):
     monkeypatch.setattr(loading, "load_trained", broken)
     with pytest.raises(ValueError, match="could not be built.*truncated file"):
         FER()
-    shipped.clear()
+    (tmp_path / "a_fer2013.weights.h5").unlink()
     with pytest.raises(ValueError, match="No packaged default model.*Pass a model.*tflite="):
         FER()
     monkeypatch.undo()

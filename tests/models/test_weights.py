@@ -1,9 +1,20 @@
 """Weights resolution: local files, packaged names, and clear errors."""
 
+import json
+
 import pytest
 
 from kerasfer.models import weights as weights_mod
 from kerasfer.models.weights import resolve_weights
+
+WEIGHTS_DIR = "kerasfer.pretrained.WEIGHTS_DIR"  # where the packaged weights and their cards are looked for
+
+
+def _card(folder, model, name, **fields):
+    """Writes the card of packaged weights `model/name` in `folder` (the index lists weights by their cards)."""
+    card = {"model": model, "name": name, "file": f"{model}_{name}.weights.h5", **fields}
+    (folder / f"{model}_{name}.json").write_text(json.dumps(card))
+    return card
 
 
 def test_none_and_existing_file(tmp_path):
@@ -21,11 +32,13 @@ def test_missing_file_and_wrong_kind(tmp_path):
 
 
 def test_packaged_names(tmp_path, monkeypatch):
-    monkeypatch.setattr(weights_mod, "PACKAGED_DIR", tmp_path)
+    monkeypatch.setattr(WEIGHTS_DIR, tmp_path)
     with pytest.raises(ValueError, match="No packaged weights named 'fer2013' for model 'lfnsb'.*none"):
         resolve_weights("fer2013", "lfnsb")
-    (tmp_path / "lfnsb_fer2013.weights.h5").write_bytes(b"")
-    (tmp_path / "shufflenet_v2_x0_5_ferplus.weights.h5").write_bytes(b"")
+    for model, name in (("lfnsb", "fer2013"), ("shufflenet_v2_x0_5", "ferplus"), ("lfnsb", "no_card")):
+        (tmp_path / f"{model}_{name}.weights.h5").write_bytes(b"")
+        if name != "no_card":  # a weights file without a card is not packaged weights
+            _card(tmp_path, model, name)
     assert resolve_weights("fer2013", "lfnsb") == str(tmp_path / "lfnsb_fer2013.weights.h5")
     assert set(weights_mod.packaged_weights()) == {("lfnsb", "fer2013"), ("shufflenet_v2_x0_5", "ferplus")}
     with pytest.raises(ValueError, match="lfnsb/fer2013"):
@@ -34,13 +47,8 @@ def test_packaged_names(tmp_path, monkeypatch):
 
 def _package(tmp_path, model, name, **build):
     """Packages `model`'s weights as `<registry key>_<name>` in tmp_path, with a card."""
-    import json
-
-    key = model.name
-    model.save_weights(tmp_path / f"{key}_{name}.weights.h5")
-    card = {"model": key, "name": name, "build": build, "labels": [f"c{i}" for i in range(build["num_classes"])]}
-    (tmp_path / f"{key}_{name}.json").write_text(json.dumps(card))
-    return card
+    model.save_weights(tmp_path / f"{model.name}_{name}.weights.h5")
+    return _card(tmp_path, model.name, name, build=build, labels=[f"c{i}" for i in range(build["num_classes"])])
 
 
 def test_packaged_card_fills_build_arguments(tmp_path, monkeypatch):
@@ -49,7 +57,7 @@ def test_packaged_card_fills_build_arguments(tmp_path, monkeypatch):
     from kerasfer.models import ShuffleNetV2x0_5
     from kerasfer.models import create_model
 
-    monkeypatch.setattr(weights_mod, "PACKAGED_DIR", tmp_path)
+    monkeypatch.setattr(WEIGHTS_DIR, tmp_path)
     trained = ShuffleNetV2x0_5(num_classes=5, input_shape=(32, 32, 1))
     _package(tmp_path, trained, "toy", num_classes=5, input_shape=[32, 32, 1])
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 1)).astype("float32")
@@ -96,7 +104,7 @@ def test_half_precision_weights_load_into_float32(tmp_path):
 
 
 def test_unreadable_card(tmp_path, monkeypatch):
-    monkeypatch.setattr(weights_mod, "PACKAGED_DIR", tmp_path)
+    monkeypatch.setattr(WEIGHTS_DIR, tmp_path)
     (tmp_path / "lfnsb_broken.json").write_text("{not json")
     with pytest.raises(ValueError, match="lfnsb_broken.json.*unreadable"):
         weights_mod.packaged_card("lfnsb", "broken")

@@ -192,7 +192,7 @@ def test_mixup_step_trains_on_blended_targets_and_evaluates_clean():
 def test_mixup_errors_name_the_problem():
     with pytest.raises(ValueError, match="mixup must be a finite number >= 0"):
         AugmentInStep(_tiny(), mixup=-1.0)
-    with pytest.raises(ValueError, match="augmentation or mixup"):
+    with pytest.raises(ValueError, match="augmentation, mixup > 0 or a distiller"):
         AugmentInStep(_tiny())
     wrapped = AugmentInStep(_tiny(), mixup=0.2)
     x = _images(4)

@@ -421,7 +421,7 @@ export function modelInput(crop, channels) {
   return out;
 }
 
-/** kerasfer.inference.runners._to_probabilities: the classifier's outputs as probabilities ('auto': a softmax
+/** kerasfer.runtime.runners._to_probabilities: the classifier's outputs as probabilities ('auto': a softmax
  * unless they already are non-negative and sum to 1). */
 export function toProbabilities(values, mode) {
   const v = Array.from(values);

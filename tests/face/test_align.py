@@ -1,12 +1,13 @@
-"""Face detection and five-point alignment (`kerasfer.data.align`) and `kerasfer align`."""
+"""Face detection and five-point alignment (`kerasfer.face`) and `kerasfer align`."""
 
 import json
+import os
 
 import cv2
 import numpy as np
 import pytest
 
-from kerasfer.data import align
+from kerasfer import face as align
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -390,14 +391,14 @@ def test_align_folder_writes_pgm_as_gray(tmp_path):
 def test_align_folder_never_leaves_a_half_written_output(tmp_path, monkeypatch):
     src, dst = tmp_path / "in", tmp_path / "out"
     _solid(src / "a.png", (100, 100, 100))
-    real_replace = align.os.replace
+    real_replace = os.replace
 
     def full_disk(a, b):
         if str(b).endswith(".png"):
             raise OSError(28, "No space left on device")
         return real_replace(a, b)
 
-    monkeypatch.setattr(align.os, "replace", full_disk)
+    monkeypatch.setattr(os, "replace", full_disk)
     with pytest.raises(OSError, match="No space"):
         align.align_folder(src, dst, detector="none", output_size=16, progress=False)
     monkeypatch.undo()
@@ -447,3 +448,17 @@ def test_align_cli_exit_status(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["align", "--help"])
     assert "Exit status: 0" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_old_names_are_the_face_packages():
+    """Issue 27: face processing moved to `kerasfer.face`; `kerasfer.data.align`, `.faces` and `.blazeface` stay."""
+    import kerasfer.data.align
+    import kerasfer.data.blazeface
+    import kerasfer.data.faces
+    import kerasfer.face.blazeface
+    import kerasfer.face.faces
+
+    assert kerasfer.data.faces is kerasfer.face.faces and kerasfer.data.blazeface is kerasfer.face.blazeface
+    for name in kerasfer.data.align.__all__:
+        assert getattr(kerasfer.data.align, name) is getattr(align, name), name
+    assert set(kerasfer.data.align.__all__) <= set(dir(align))

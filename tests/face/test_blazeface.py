@@ -8,13 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-from kerasfer.data import align
+from kerasfer import face as align
 from kerasfer.paths import file_sha256
 
 pytest.importorskip("ai_edge_litert")
 skimage_data = pytest.importorskip("skimage.data")
 
-from kerasfer.data import blazeface  # noqa: E402
+from kerasfer.face import blazeface  # noqa: E402
 
 # The astronaut's face (brows to chin) in skimage.data.astronaut(), x, y, w, h.
 ASTRONAUT_FACE = (178, 66, 90, 100)
@@ -182,7 +182,7 @@ def test_through_detect_faces_and_get_detector(astronaut):
 def test_imports_no_tensorflow():
     code = (
         "import sys, numpy as np\n"
-        "from kerasfer.data import align\n"
+        "from kerasfer import face as align\n"
         "faces = align.detect_faces(np.zeros((64, 64, 3), np.uint8), detector='blazeface')\n"
         "assert faces == [] and 'tensorflow' not in sys.modules and 'keras' not in sys.modules, sorted(sys.modules)\n"
         "print('OK')\n"
