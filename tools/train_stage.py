@@ -75,7 +75,10 @@ def main(argv=None) -> int:
     p.add_argument("name", help="packaged weights name, e.g. fer2013")
     p.add_argument("--manual-dir", required=True, help="the dataset's manual-download folder")
     p.add_argument("--time-budget-min", type=float, required=True, help="training minutes (a whole cosine cycle)")
-    p.add_argument("--runs-dir", type=pathlib.Path, default=pathlib.Path("/work/runs"), help="where RUN goes")
+    p.add_argument(
+        "--runs-dir", type=pathlib.Path, default=ROOT.parent / "runs",
+        help="where RUN goes (default: runs/ beside the repository's folder)",
+    )  # fmt: skip
     p.add_argument("--nice", type=int, default=10, help="niceness of the training process (default 10)")
     p.add_argument("--from-scratch", action="store_true", help="do not start from the packaged weights")
     p.epilog = "Everything after `--` goes to `kerasfer train`."

@@ -181,7 +181,8 @@ class TimeBudget(keras.callbacks.Callback):
     done plus that, capped at `max_epochs`; a cosine schedule built with
     `epoch_schedule(config, total_epochs=lambda: budget.planned_epochs)` anneals over it.
     When no further epoch fits, it sets `model.stop_training`. Re-planned every epoch, so
-    a slow first estimate is corrected later.
+    a slow first estimate is corrected later; but once the epochs done reach the plan, the cycle is over and
+    training stops (epochs that speed up at the end would otherwise add epochs at the schedule's final rate).
 
     Args:
         budget_s: seconds from `start` (default: the start of `fit`) to the end of training.
@@ -218,6 +219,8 @@ class TimeBudget(keras.callbacks.Callback):
         typical = float(np.median(self.durations[1:])) if len(self.durations) > 1 else self.durations[0]
         remaining = self.budget_s - (now - self.start)
         more = int(remaining // max(typical * self.safety, 1e-9)) if remaining > 0 else 0
+        if epoch + 1 >= self.planned_epochs:
+            more = 0  # the planned cycle is complete (the cosine reached its end): never extend it past its end
         self.planned_epochs = min(self.max_epochs, epoch + 1 + max(more, 0))
         if logs is not None:
             logs["planned_epochs"] = float(self.planned_epochs)

@@ -61,6 +61,14 @@ def test_plan_never_exceeds_the_configured_epochs_and_a_roomy_budget_changes_not
     assert run == 5 and budget.planned_epochs == 5 and not budget.stopped_early
 
 
+def test_a_completed_cycle_is_not_extended_when_epochs_speed_up():
+    config = TrainConfig(schedule="cosine", learning_rate=0.1, min_lr=0.0, epochs=40, warmup_epochs=1)
+    # 100 s epochs plan 4 of a 450 s budget; the last planned epoch takes 5 s, which would leave room for more
+    budget, run, rates, _ = _run(450, 40, lambda e: 5.0 if e == 3 else 100.0, 0.0, config)
+    assert run == 4 and budget.planned_epochs == 4 and budget.stopped_early
+    assert rates[-1] == pytest.approx(0.0, abs=1e-9)  # one epoch at the final rate, not two
+
+
 def test_over_budget_after_the_first_epoch_stops_at_once():
     budget, run, _, _ = _run(5, 10, lambda e: 60.0)
     assert run == 1 and budget.stopped_early
