@@ -192,7 +192,16 @@ def _run_cv(args):
 def _run_ldl(args):
     from kerasfer.training import ldl
 
-    teacher, student, temperature = ldl.configs_from_args(args)
+    preset = getattr(args, "preset", None) or getattr(args, "preset_default", None) or "lfer_ldl"
+    args.preset = preset if preset in ldl.student_presets() else None
+    teacher, student, temperature = ldl.ldl_configs(
+        config_from_args(args),  # the preset's student + flags
+        preset,
+        epochs=args.epochs,
+        teacher_model=args.teacher_model,
+        teacher_epochs=args.teacher_epochs,
+        teacher_input_size=args.teacher_input_size,
+    )
     result = ldl.run_ldl(
         teacher,
         student,

@@ -120,50 +120,51 @@ def run_ldl(
     return summary
 
 
-def configs_from_args(args):
-    """`(teacher, student, temperature)` from the `kerasfer ldl` arguments."""
-    from kerasfer.training.args import config_from_args
+# The data and run settings the teacher shares with the student.
+SHARED_WITH_TEACHER = (
+    "dataset",
+    "data_dir",
+    "manual_dir",
+    "train_split",
+    "val_split",
+    "max_train_examples",
+    "max_val_examples",
+    "seed",
+    "verbose",
+    "on_existing",
+    "batch_size",
+)
+
+
+def ldl_configs(
+    student, preset="lfer_ldl", *, epochs=None, teacher_model=None, teacher_epochs=None, teacher_input_size=None
+):
+    """`(teacher, student, temperature)` of the two-stage recipe `preset` for the `student` `TrainConfig`.
+
+    The teacher is the preset's, with the student's data and run settings (`SHARED_WITH_TEACHER`);
+    `teacher_epochs` (else `epochs`, the run's epochs given for both stages), `teacher_model` (a registry
+    name, at its own input shape) and `teacher_input_size` (`(H, W, C or None)`) replace the preset's teacher
+    settings.
+    """
     from kerasfer.training.presets import get_ldl_preset
 
-    preset = getattr(args, "preset", None) or getattr(args, "preset_default", None) or "lfer_ldl"
-    teacher, student, temperature = get_ldl_preset(preset)
-    args.preset = preset if preset in _student_presets() else None
-    user = config_from_args(args)  # the preset's student + flags
-    student = user
-    shared = {
-        k: getattr(user, k)
-        for k in (
-            "dataset",
-            "data_dir",
-            "manual_dir",
-            "train_split",
-            "val_split",
-            "max_train_examples",
-            "max_val_examples",
-            "seed",
-            "verbose",
-            "on_existing",
-            "batch_size",
-        )
-    }
+    teacher, _, temperature = get_ldl_preset(preset)
     t = teacher.to_dict()
-    t.update(shared)
-    if getattr(args, "epochs", None):
-        t["epochs"] = args.epochs
-    if getattr(args, "teacher_epochs", None):
-        t["epochs"] = args.teacher_epochs
-    if getattr(args, "teacher_model", None):
+    t.update({k: getattr(student, k) for k in SHARED_WITH_TEACHER})
+    if teacher_epochs or epochs:
+        t["epochs"] = teacher_epochs or epochs
+    if teacher_model:
         from kerasfer.models import get_model_info
 
-        t["model"] = args.teacher_model
-        t["input_shape"] = get_model_info(args.teacher_model).input_shape
-    size = getattr(args, "teacher_input_size", None)
-    if size is not None:
-        t["input_shape"] = (size[0], size[1], size[2] or t["input_shape"][2])
+        t["model"] = teacher_model
+        t["input_shape"] = get_model_info(teacher_model).input_shape
+    if teacher_input_size is not None:
+        h, w, c = teacher_input_size
+        t["input_shape"] = (h, w, c or t["input_shape"][2])
     return TrainConfig.from_dict(t), student, temperature
 
 
-def _student_presets():
+def student_presets():
     from kerasfer.training.presets import PRESETS
 
     return PRESETS

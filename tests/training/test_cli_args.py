@@ -94,3 +94,29 @@ def test_errors_reach_the_boundary(capsys, tmp_path):
     assert cli.main(["train", "--model", "no_such_model", "-o", str(tmp_path / "run")]) == 2
     assert capsys.readouterr().err.strip().startswith("kerasfer train: error: ")
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_ldl_configs_take_a_config_not_the_command_line(monkeypatch):
+    student = presets.get_preset("lfer_ldl", dataset="synthetic_faces", epochs=3, batch_size=8, seed=5)
+    teacher, same, temperature = ldl.ldl_configs(student)
+    preset_teacher, _, preset_temperature = presets.get_ldl_preset("lfer_ldl")
+    assert same is student and temperature == preset_temperature
+    assert (teacher.dataset, teacher.batch_size, teacher.seed) == ("synthetic_faces", 8, 5)  # shared with the student
+    assert (teacher.model, teacher.epochs) == (preset_teacher.model, preset_teacher.epochs)  # the preset's own
+    teacher, _, _ = ldl.ldl_configs(
+        student, epochs=2, teacher_model="resnet18_small", teacher_input_size=(64, 64, None)
+    )
+    assert (teacher.model, teacher.epochs, tuple(teacher.input_shape)) == ("resnet18_small", 2, (64, 64, 1))
+    assert ldl.ldl_configs(student, epochs=2, teacher_epochs=4)[0].epochs == 4
+    # the command line reaches the same configs
+    parser, _ = _subparser("ldl")
+    args = parser.parse_args(
+        ["ldl", "--dataset", "synthetic_faces", "--epochs", "2", "--teacher-model", "resnet18_small"]
+    )
+    from kerasfer.training import cli
+
+    seen = {}
+    monkeypatch.setattr(ldl, "run_ldl", lambda teacher, student, *a, **k: seen.update(teacher=teacher, student=student))
+    with pytest.raises(TypeError):  # the stand-in returns no result to print
+        cli._run_ldl(args)
+    assert (seen["teacher"].model, seen["teacher"].epochs, seen["student"].epochs) == ("resnet18_small", 2, 2)
