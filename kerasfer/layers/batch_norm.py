@@ -67,9 +67,9 @@ class BatchNormalization(keras.layers.BatchNormalization):
             return super().call(inputs, training=training, mask=mask)
         from tensorflow.python.ops import gen_nn_ops
 
-        channels = inputs.shape[-1]
-        gamma = self.gamma if self.scale else tf.ones([channels], inputs.dtype)
-        beta = self.beta if self.center else tf.zeros([channels], inputs.dtype)
+        channels = tf.shape(inputs)[-1:]
+        gamma = self.gamma if self.scale else tf.ones(channels, inputs.dtype)
+        beta = self.beta if self.center else tf.zeros(channels, inputs.dtype)
         empty = tf.zeros([0], inputs.dtype)
         outputs, mean, unbiased_variance, _, _, _ = gen_nn_ops.fused_batch_norm_v3(
             inputs,
