@@ -221,7 +221,7 @@ class BlazeFaceDetector:
         try:
             self._interpreter(INPUT_SIZE, INPUT_SIZE)  # loads the model now: a missing runtime fails here, clearly
         except ImportError as e:
-            from kerasfer.face.detectors import DETECTOR_RUNTIMES
+            from kerasfer.face.runtimes import DETECTOR_RUNTIMES
 
             raise ImportError(DETECTOR_RUNTIMES["blazeface"][1]) from e
 

@@ -24,6 +24,7 @@ from kerasfer.face.faces import Face
 from kerasfer.face.faces import clip_box
 from kerasfer.face.faces import sort_faces
 from kerasfer.face.images import load_image
+from kerasfer.face.runtimes import DETECTOR_RUNTIMES
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".jp2")
 DETECTORS = ("blazeface", "mtcnn", "haar", "none")
@@ -182,18 +183,6 @@ _DETECTOR_CLASSES = {
     "none": WholeImageDetector,
 }
 _DETECTOR_CACHE: dict = {}
-# The package each detector runs on, and what to do when it is missing (the detector classes raise it too).
-DETECTOR_RUNTIMES = {
-    "blazeface": (
-        "ai_edge_litert",
-        "The blazeface face detector runs on LiteRT: pip install 'kerasfer[tflite]' (ai-edge-litert), or use "
-        "--detector mtcnn (pip install 'kerasfer[face]') or --detector haar.",
-    ),
-    "mtcnn": (
-        "mtcnn",
-        "The mtcnn face detector needs the mtcnn package: pip install 'kerasfer[face]' (or use --detector haar).",
-    ),
-}
 
 
 def check_detector(detector):
