@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import statistics
 import subprocess
 import sys
@@ -263,21 +262,14 @@ def main(argv=None):
                     f"{r['images_per_s']} | {r['ms_per_step']} | {r['warmup_s']} |",
                     flush=True,
                 )
-    print(f"\n{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, {_cpu_model()}")
+    from kerasfer.export.bench import machine_info
+
+    machine = machine_info()
+    print(f"\n{os.cpu_count()} CPUs, {machine['cpu']}, load average {machine['load_average']}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)
     return 0
-
-
-def _cpu_model() -> str:
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":
