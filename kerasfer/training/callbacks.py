@@ -140,9 +140,13 @@ def epoch_schedule(config, total_epochs=None):
 
     Returns None for `"plateau"` (handled by `ReduceLROnPlateau`) and for a constant rate
     without warm-up. `total_epochs`, a callable, gives the number of epochs the cosine
-    schedule anneals over at each call (a `TimeBudget`'s plan; it then reaches `min_lr` on
-    the last planned epoch, where PyTorch's `T_max = epochs` would stop one step short);
-    default `config.epochs`.
+    schedule anneals over at each call (a `TimeBudget`'s plan), default `config.epochs`.
+
+    Without a plan the cosine is PyTorch's `CosineAnnealingLR(T_max=epochs - warmup)`. Over a
+    budget's plan each epoch gets the cosine's value at its midpoint, `(e + 0.5) / T`: the
+    cycle's mean rate over that epoch, so a short plan neither spends a whole epoch at
+    `min_lr` (with `min_lr=0`, a 2-epoch plan used to train its second epoch at rate 0) nor
+    stops short of the annealing; the last planned epoch runs close to `min_lr`.
     """
     lr0 = float(config.learning_rate)
     warm = int(config.warmup_epochs)
@@ -158,10 +162,10 @@ def epoch_schedule(config, total_epochs=None):
             return lr0
         if kind == "cosine":  # CosineAnnealingLR(T_max=epochs - warmup, eta_min=min_lr)
             if total_epochs is None:
-                t_max = max(1, int(config.epochs) - warm)
-            else:  # a budget's plan: reach min_lr on the last epoch that fits (the run may end there)
-                t_max = max(1, int(total_epochs()) - warm - 1)
-            return config.min_lr + (lr0 - config.min_lr) * (1 + math.cos(math.pi * min(e, t_max) / t_max)) / 2
+                t_max, t = max(1, int(config.epochs) - warm), e
+            else:  # a budget's plan: the cosine at the epoch's midpoint (the run may end after any epoch)
+                t_max, t = max(1, int(total_epochs()) - warm), e + 0.5
+            return config.min_lr + (lr0 - config.min_lr) * (1 + math.cos(math.pi * min(t, t_max) / t_max)) / 2
         if kind == "step":
             return lr0 * config.gamma ** (e // max(1, config.step_size))
         if kind == "exponential":

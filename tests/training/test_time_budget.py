@@ -51,9 +51,13 @@ def test_stops_inside_the_budget_and_anneals_the_cosine_over_the_epochs_that_fit
     assert end <= 300 and budget.stopped_early
     assert run == 25  # 20 + 30 + 24 * 10 = 290 s; one more epoch needs 11 s with the 10% spare, and 10 s are left
     assert budget.planned_epochs == run
-    assert rates[1] == pytest.approx(0.1, rel=1e-6)  # warm-up done, the cosine starts at the full rate
-    assert rates[-1] == pytest.approx(0.0, abs=1e-9)  # and reaches min_lr on the last epoch that fitted
-    assert all(b <= a + 1e-12 for a, b in zip(rates[1:], rates[2:], strict=False))  # never goes back up
+    # warm-up done, each epoch gets the cosine at its midpoint over the epochs planned after it (the first
+    # plan, from the 30 s compile epoch, is 8 epochs; the final one 25)
+    assert rates[1] == pytest.approx(0.05 * (1 + math.cos(math.pi * 0.5 / 7)), rel=1e-6)
+    assert rates[-1] == pytest.approx(0.05 * (1 + math.cos(math.pi * 23.5 / 24)), rel=1e-6)
+    assert 0 < rates[-1] < 1e-3  # the last epoch that fitted runs close to min_lr, not at it
+    # once the plan has settled (from epoch 2: the first estimate includes compilation) it never goes back up
+    assert all(b <= a + 1e-12 for a, b in zip(rates[2:], rates[3:], strict=False))
 
 
 def test_plan_never_exceeds_the_configured_epochs_and_a_roomy_budget_changes_nothing():
@@ -66,7 +70,17 @@ def test_a_completed_cycle_is_not_extended_when_epochs_speed_up():
     # 100 s epochs plan 4 of a 450 s budget; the last planned epoch takes 5 s, which would leave room for more
     budget, run, rates, _ = _run(450, 40, lambda e: 5.0 if e == 3 else 100.0, 0.0, config)
     assert run == 4 and budget.planned_epochs == 4 and budget.stopped_early
-    assert rates[-1] == pytest.approx(0.0, abs=1e-9)  # one epoch at the final rate, not two
+    assert rates == pytest.approx([0.1 / 2] + [0.05 * (1 + math.cos(math.pi * (e + 0.5) / 3)) for e in range(3)])
+
+
+def test_a_two_epoch_plan_trains_both_epochs_at_useful_rates():
+    """A budget that fits 2 epochs used to spend the second at min_lr (0): half the run wasted."""
+    config = TrainConfig(schedule="cosine", learning_rate=0.01, min_lr=0.0, epochs=40, warmup_epochs=0)
+    budget, run, rates, _ = _run(250, 40, lambda e: 100.0, 0.0, config)
+    assert run == 2 and budget.planned_epochs == 2
+    # the first epoch runs before any plan (over the configured 40 epochs), the second on the plan of 2
+    assert rates == pytest.approx([0.005 * (1 + math.cos(math.pi / 80)), 0.005 * (1 - math.cos(math.pi / 4))])
+    assert min(rates) > 0.1 * 0.01
 
 
 def test_over_budget_after_the_first_epoch_stops_at_once():
