@@ -136,6 +136,16 @@ def apply_packaged_defaults(builder, model_name, args, kwargs):
     return args, kwargs
 
 
+def top_level_groups(path) -> set:
+    """The names of the top-level groups of a `.weights.h5` file: `{"layers", "vars"}` for a functional model's
+    weights (and `"optimizer"` when it was compiled); a training wrapper's file also holds its inner model under
+    the attribute's name."""
+    import h5py
+
+    with h5py.File(os.fspath(path), "r") as f:
+        return {name for name, item in f.items() if isinstance(item, h5py.Group)}
+
+
 def to_half_precision(path) -> int:
     """Rewrites every float32 array of a `.weights.h5` file as float16 (halves its size; Keras casts
     the values back to each variable's dtype when loading). The file is rewritten into a new file

@@ -27,11 +27,16 @@ def save_weights(model, path) -> None:
 class BestWeights(keras.callbacks.Callback):
     """Saves the weights to `filepath` after each epoch whose `monitor` improves (`mode` `"max"` or `"min"`), as
     `keras.callbacks.ModelCheckpoint(save_best_only=True, save_weights_only=True)` does, but through
-    `save_weights`: an interrupted save leaves the previous best checkpoint, never a partial file."""
+    `save_weights`: an interrupted save leaves the previous best checkpoint, never a partial file.
 
-    def __init__(self, filepath, monitor, mode):
+    `target` is the model whose weights are saved (default: the model being fitted). A run that trains through a
+    wrapper (Cosine-Harmony, mixup, distillation) passes its classifier, so the checkpoint has the classifier's
+    layout and an unfinished run loads from it like a finished one (`kerasfer.models.load_trained`)."""
+
+    def __init__(self, filepath, monitor, mode, target=None):
         super().__init__()
         self.filepath, self.monitor, self.mode = str(filepath), monitor, mode
+        self.target = target
         self.best = None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -41,7 +46,7 @@ class BestWeights(keras.callbacks.Callback):
             if self.best is not None and not (current > self.best if self.mode == "max" else current < self.best):
                 return
             self.best = current
-        save_weights(self.model, self.filepath)
+        save_weights(self.target if self.target is not None else self.model, self.filepath)
 
 
 class EpochLog(keras.callbacks.CSVLogger):
@@ -298,11 +303,12 @@ class RunCallbacks:
     `guard` is the `NaNGuard` (first in the list), `budget` the `TimeBudget` (None without
     `time_budget_minutes`). `paths` are the run directory's paths
     (`kerasfer.training.rundir.run_paths`); `monitor` and `mode` (from `monitor_for`) pick the
-    best checkpoint; `start` is the `time.time()` at which the run's budget starts counting.
+    best checkpoint; `start` is the `time.time()` at which the run's budget starts counting;
+    `classifier` is the model the best checkpoint holds (default: the fitted model; see `BestWeights`).
     Building the list writes nothing.
     """
 
-    def __init__(self, config, paths, monitor, mode, start, extra=None):
+    def __init__(self, config, paths, monitor, mode, start, extra=None, classifier=None):
         self.monitor, self.mode = monitor, mode
         self.guard = NaNGuard(paths["last_good"])
         self.budget = None
@@ -312,7 +318,7 @@ class RunCallbacks:
         callbacks = [self.guard] + ([self.budget] if self.budget else [])
         callbacks += schedule_callbacks(config, monitor, mode, self.budget)
         callbacks += [
-            BestWeights(paths["best"], monitor, mode),
+            BestWeights(paths["best"], monitor, mode, target=classifier),
             EpochLog(paths["csv"]),
         ]
         if config.early_stopping_patience:

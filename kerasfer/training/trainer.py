@@ -210,7 +210,7 @@ def train(config: TrainConfig, extra_callbacks=None, arrays=None) -> TrainResult
                 raise ValueError("class weights are defined for hard labels; do not combine them with soft_labels.")
             monitor, mode = cbs.monitor_for(config, splits.val is not None)
             p = rundir.run_paths(config.output_dir)
-            run_cbs = cbs.RunCallbacks(config, p, monitor, mode, start, extra_callbacks)
+            run_cbs = cbs.RunCallbacks(config, p, monitor, mode, start, extra_callbacks, classifier=base)
             # everything checked: now the run directory is written
             resumed = rundir.apply_plan(plan)
             rundir.write_run_files(config, input_shape, class_names)
@@ -249,7 +249,7 @@ def _fit(config, base, model, splits, cw, run_cbs, class_names, input_shape, res
     hist = _history_from_csv(p["csv"], hist_now) if os.path.exists(p["csv"]) else hist_now
     best_epoch = _best_epoch_from_csv(p["csv"], monitor, mode) if os.path.exists(p["csv"]) else None
     if splits.val is not None and os.path.exists(p["best"]):
-        model.load_weights(p["best"])
+        _load_best(base, model, p["best"])
     with replaced_when_done(p["model"]) as tmp:  # a model.keras on disk is always whole
         base.save(tmp)
     with open(p["history"], "w") as f:
@@ -310,6 +310,18 @@ def _history_from_csv(path, hist_now) -> dict:
     if not rows or any(k not in rows[0] for k in hist_now):
         return hist_now
     return {k: [float(r[k]) if r[k] not in ("", None) else math.nan for r in rows] for k in hist_now}
+
+
+def _load_best(base, model, path):
+    """Loads the best checkpoint into the classifier `base`. A run resumed from a checkpoint written before the
+    checkpoint held the classifier (it held the training wrapper `model`) loads it through the wrapper: Keras
+    would only warn, and keep fresh weights, when the layout does not match."""
+    from kerasfer.models.weights import top_level_groups
+
+    if model is not base and not top_level_groups(path) <= {"layers", "vars", "optimizer"}:
+        model.load_weights(path)
+    else:
+        base.load_weights(path)
 
 
 def _best_epoch_from_csv(path, monitor, mode):

@@ -326,7 +326,8 @@ def test_training_run_with_alpha_zero_is_plain_training_and_saves_the_student_on
 
     with h5py.File(tmp_path / "kd" / "checkpoints" / "best.weights.h5") as f:
         with h5py.File(tmp_path / "plain" / "checkpoints" / "best.weights.h5") as g:
-            assert _h5_arrays(f, strip="inner/") == _h5_arrays(g)  # the student's variables, as plain training's
+            # the student's variables alone, as plain training's (whose compiled model adds its optimizer's)
+            assert _h5_arrays(f) == [a for a in _h5_arrays(g) if not a[0].startswith("optimizer/")]
     for b, a in zip(before, _weights(keras.saving.load_model(tmp_path / "teacher.keras")), strict=True):
         np.testing.assert_array_equal(b, a)
 

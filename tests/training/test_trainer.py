@@ -118,6 +118,44 @@ def test_interrupted_run_resumes_without_lost_epochs(tmp_path):
         trainer.train(c.replace(on_existing="refuse"))
 
 
+def test_an_unfinished_run_through_a_training_wrapper_loads_from_its_checkpoint(tmp_path):
+    """Cosine-Harmony and mixup train through a wrapper model; the best checkpoint holds the classifier alone, so a
+    run stopped before its model.keras (a lost machine, Ctrl-C) loads and packages like a finished one."""
+    from kerasfer.models.loading import load_trained
+
+    c = cfg(tmp_path, epochs=2, mixup=0.4, loss="ce+cosine_harmony")
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(c, extra_callbacks=[_Interrupt()])
+    assert not os.path.exists(os.path.join(c.output_dir, "model.keras"))
+    loaded = load_trained(c.output_dir)
+    assert "unfinished run" in loaded.source and loaded.model.name == "tiny_cnn_test"
+    ref = tiny_cnn()
+    ref.load_weights(os.path.join(c.output_dir, "checkpoints", "best.weights.h5"))  # the classifier's own layout
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(loaded.model.predict(x, verbose=0), ref.predict(x, verbose=0), atol=1e-6)
+
+
+def test_a_best_checkpoint_in_the_wrapper_layout_still_loads_at_the_end(tmp_path):
+    """A run resumed from a checkpoint written when it held the training wrapper ends with the wrapper's best."""
+    from kerasfer.losses import with_cosine_harmony
+
+    base = tiny_cnn()
+    wrapper = with_cosine_harmony(base)
+    wrapper(np.zeros((1, 32, 32, 3), "float32"))
+    path = str(tmp_path / "best.weights.h5")
+    wrapper.save_weights(path)
+    before = [w.copy() for w in base.get_weights()]
+    base.set_weights([w + 1.0 for w in before])
+    trainer._load_best(base, wrapper, path)
+    for a, b in zip(base.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    base.save_weights(path)  # and the classifier's own layout (this tree's checkpoints) into the classifier
+    base.set_weights([w + 1.0 for w in before])
+    trainer._load_best(base, wrapper, path)
+    for a, b in zip(base.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_interrupted_checkpoint_save_leaves_no_partial_file(tmp_path, monkeypatch):
     """Issue 26, item 5: Ctrl-C while a checkpoint is written leaves no partial file under the checkpoint's name."""
     import keras
