@@ -56,6 +56,14 @@ def register(sub) -> None:
     )  # fmt: skip
     p.add_argument("--io-type", default="float32", choices=["float32", "int8", "uint8"], help="int8 model I/O type")
     p.add_argument("--float-ops", nargs="+", default=(), metavar="OP", help=FLOAT_OPS_HELP)
+    p.add_argument(
+        "--calibration-outlier-ratio",
+        type=float,
+        default=10.0,
+        metavar="R",
+        help="int8: leave out calibration images whose activations exceed R times the median image's at some "
+        "layer (at most a tenth of them); 0 keeps every image (default 10)",
+    )
     p.add_argument("--eval-dataset", help="`.npz` (images, labels) or DATASET[:SPLIT], e.g. fer2013:validation")
     p.add_argument("--num-eval", type=int, default=500, help="evaluation images (default 500)")
     p.add_argument("--representative-dataset", help="int8 calibration data (same formats; default: the train split)")
@@ -135,6 +143,7 @@ def run_export(args) -> int:
             quantization=args.quantization,
             io_type=args.io_type,
             float_ops=args.float_ops,
+            outlier_ratio=args.calibration_outlier_ratio or None,
             eval_dataset=args.eval_dataset,
             num_eval=args.num_eval,
             representative_dataset=args.representative_dataset,

@@ -55,6 +55,7 @@ def export_model(
     quantization=DEFAULT_QUANTIZATIONS,
     io_type: str = "float32",
     float_ops=(),
+    outlier_ratio: float | None = 10.0,
     eval_dataset: str | None = None,
     num_eval: int = 500,
     representative_dataset: str | None = None,
@@ -77,6 +78,8 @@ def export_model(
         out: the output folder; `<out>/<model>_<quantization>.tflite` (+ `.labels.txt`, `.card.json`, `.card.md`).
         quantization: the variants (`kerasfer.export.tflite.QUANTIZATIONS`).
         io_type, float_ops: int8 only: the model's input/output type and the ops kept in float32.
+        outlier_ratio: int8 only: leave out calibration images whose activations exceed this many times the
+            median image's (`kerasfer.export.tflite.calibration_outliers`); None keeps every image.
         eval_dataset: evaluation images, a `.npz` (`images`, `labels`) or `DATASET[:SPLIT]`; None: no evaluation.
         num_eval: evaluation images at most.
         representative_dataset: int8 calibration images (same formats; default: `eval_dataset`'s `train` split, or
@@ -167,7 +170,7 @@ def export_model(
         kw = {}
         if q == "int8":  # calibrate on every image loaded (the config's own cap is 200)
             kw = {"inference_input_type": io_type, "inference_output_type": io_type,
-                  "quantization_steps": len(rep), "float_ops": float_ops}  # fmt: skip
+                  "quantization_steps": len(rep), "float_ops": float_ops, "outlier_ratio": outlier_ratio}  # fmt: skip
         result = tflite.export_tflite(net, path, q, representative_data=rep, labels=loaded.labels, progress=say,
                                       source=loaded.source, **kw)  # fmt: skip
         row = {
