@@ -87,9 +87,10 @@ class TrainConfig:
             from those instead of TFDS, with no TensorFlow needed (the JAX GPU machines).
         init_weights: start a new run from trained weights instead of a random initialisation: a
             run directory, a `.keras` / `.weights.h5` file or a packaged name (`"resnet18_small/fer2013"`),
-            of the same architecture, input size and number of classes. For fine-tuning on other data and
-            for a second learning-rate cycle (warm restart) from an earlier run. A resumed run ignores it
-            (its checkpoint is newer).
+            of the same architecture and input size. For fine-tuning on other data and for a second
+            learning-rate cycle (warm restart) from an earlier run. With other classes (FER2013's 7 for FER+'s
+            8) the classifier's rows of the shared classes are copied by name and the new ones start fresh
+            (`kerasfer.training.trainer.init_from`). A resumed run ignores it (its checkpoint is newer).
         distill_from: knowledge distillation inside the training step (`kerasfer.training.distillation`):
             the trained teacher, a packaged name (`"resnet18_small/fer2013"`), a run directory or a `.keras`
             file, or a list of them (an ensemble: their probabilities are averaged). Its classes must be the

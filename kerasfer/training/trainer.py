@@ -93,30 +93,77 @@ def build_model(config, input_shape, num_classes):
     return model, model
 
 
-def init_from(model, source, model_name=None):
+def init_from(model, source, model_name=None, class_names=None, verbose=False):
     """Copies the weights of a trained `source` (see `kerasfer.models.loading.load_trained`) into `model`.
+
+    With the same classes every weight is copied. When the classes differ (FER2013's 7 to FER+'s 8, say, or
+    `class_names` in another order than the source's labels) and both models end in a `"predictions"` layer,
+    every other weight is copied, and of the classifier the rows of each class of `class_names` (default:
+    `model`'s canonical labels) that `source` also has, by name; the classes new to `model` keep their fresh
+    initialisation (`verbose`: say so). Returns the loaded source.
 
     Raises:
         FileNotFoundError: `source` does not exist.
-        ValueError: `source` is another architecture, input size or number of classes (the first
+        ValueError: `source` is another architecture or input size, or shares no class with `model` (the first
             differing weight is named).
     """
+    from kerasfer.models.loading import canonical_labels
     from kerasfer.models.loading import load_trained
 
-    src = load_trained(source, model_name, input_shape=model.input_shape[1:], num_classes=model.output_shape[-1])
+    classes = int(model.output_shape[-1])
+    try:  # a lone .weights.h5 file is built with the model's classes
+        src = load_trained(source, model_name, input_shape=model.input_shape[1:], num_classes=classes)
+    except ValueError:  # weights of other classes: built with their own (the packaged card's, the run's)
+        src = load_trained(source, model_name, input_shape=model.input_shape[1:])
     have, want = src.model.weights, model.weights
     if len(have) != len(want):
         raise ValueError(
             f"init_weights {source!r} holds {len(have)} weights and the model {len(want)}: another architecture."
         )
+    head = set()
+    if len(src.labels) != classes or (class_names is not None and tuple(class_names) != tuple(src.labels)):
+        try:
+            head = {id(v) for v in model.get_layer("predictions").weights}
+        except ValueError:
+            head = set()
+    values = []
     for h, w in zip(have, want, strict=True):
-        if tuple(h.shape) != tuple(w.shape):
+        value = keras.ops.convert_to_numpy(h)
+        if id(w) in head:
+            value = _head_rows(value, keras.ops.convert_to_numpy(w), src.labels, class_names, classes, source)
+        elif tuple(h.shape) != tuple(w.shape):
             raise ValueError(
                 f"init_weights {source!r} does not fit the model: {h.path} has shape {tuple(h.shape)}, "
                 f"the model's {w.path} {tuple(w.shape)} (another architecture, input size or number of classes)."
             )
-    model.set_weights([keras.ops.convert_to_numpy(v) for v in have])
+        values.append(value)
+    model.set_weights(values)
+    if head and verbose:
+        target = tuple(class_names) if class_names is not None else canonical_labels(classes)
+        new = [name for name in target if name not in src.labels]
+        print(f"init_weights: {src.source} has {len(src.labels)} classes, the model {classes}: every layer copied, "
+              f"the classifier's rows of the shared classes too; new: {', '.join(new) or 'none'}.")  # fmt: skip
     return src
+
+
+def _head_rows(value, fresh, source_labels, class_names, classes, source):
+    """The classifier kernel `(features, classes)` or bias `(classes,)`: `fresh` with each shared class's column
+    taken from the source's `value`, by class name."""
+    from kerasfer.models.loading import canonical_labels
+
+    target = tuple(class_names) if class_names is not None else canonical_labels(classes)
+    if len(target) != classes:
+        raise ValueError(f"class_names has {len(target)} names for a model with {classes} outputs.")
+    shared = [(i, source_labels.index(name)) for i, name in enumerate(target) if name in source_labels]
+    if not shared or value.shape[:-1] != fresh.shape[:-1]:
+        raise ValueError(
+            f"init_weights {source!r} does not fit the model's classifier: its classes {list(source_labels)}, "
+            f"the model's {list(target)}, shapes {value.shape} and {fresh.shape}."
+        )
+    out = fresh.copy()
+    for i, j in shared:
+        out[..., i] = value[..., j]
+    return out
 
 
 def _distiller(config, class_names):
@@ -194,7 +241,7 @@ def train(config: TrainConfig, extra_callbacks=None, arrays=None) -> TrainResult
             data.check_classes_present(splits.train.counts, class_names, config)
             base, model = build_model(config, input_shape, num_classes)
             if config.init_weights and not plan.resumed:
-                init_from(base, config.init_weights, config.model)
+                init_from(base, config.init_weights, config.model, class_names, verbose=bool(config.verbose))
             # loaded after the student is built, so the student's initial weights do not depend on it
             distiller = _distiller(config, class_names)
             # augments in the step on the NumPy path; mixup and distillation in the step on both

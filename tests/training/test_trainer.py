@@ -284,9 +284,39 @@ def test_init_weights_starts_from_an_earlier_run(tmp_path):
     assert TrainConfig.from_json(os.path.join(trainer.train(c2).output_dir, "config.json")).init_weights
 
     with pytest.raises(ValueError, match="does not fit the model"):
-        trainer.init_from(tiny_cnn(num_classes=5, name="five"), first.model_path, "tiny_cnn_test")
+        trainer.init_from(tiny_cnn(input_shape=(32, 32, 1), name="gray"), first.model_path, "tiny_cnn_test")
     with pytest.raises(FileNotFoundError):
         trainer.train(cfg(tmp_path, init_weights=str(tmp_path / "missing"), output_dir=str(tmp_path / "c3")))
     assert not (tmp_path / "c3").exists()  # refused before anything was written
     with pytest.raises(ValueError, match="init_weights"):
         cfg(tmp_path, init_weights="  ")
+
+
+def test_init_weights_from_other_classes_copies_the_shared_classes_by_name(tmp_path, capsys):
+    """FER2013 (7 classes) -> FER+ (8): every layer, and the classifier's rows of the shared classes."""
+    first = trainer.train(cfg(tmp_path, epochs=1))
+    src = keras.saving.load_model(first.model_path, compile=False)
+    kernel, bias = src.get_layer("predictions").get_weights()
+    x = np.random.default_rng(1).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
+
+    def features(m):
+        return keras.Model(m.inputs, m.get_layer("predictions").input).predict(x, verbose=0)
+
+    eight = tiny_cnn(num_classes=8, name="eight")
+    fresh = eight.get_layer("predictions").get_weights()
+    trainer.init_from(eight, first.output_dir, "tiny_cnn_test", verbose=True)  # canonical order: 7 + contempt
+    assert "new: contempt" in capsys.readouterr().out
+    np.testing.assert_allclose(features(eight), features(src), atol=1e-6)
+    k8, b8 = eight.get_layer("predictions").get_weights()
+    np.testing.assert_array_equal(k8[:, :7], kernel)
+    np.testing.assert_array_equal(b8[:7], bias)
+    np.testing.assert_array_equal(k8[:, 7], fresh[0][:, 7])  # the new class keeps its initialisation
+
+    # by name, in the target's own order (RAF-DB numbers its classes differently); unknown names start fresh
+    order = ("surprise", "fear", "disgust", "happy", "sad", "angry", "neutral")
+    seven = tiny_cnn(name="seven_other_order")
+    trainer.init_from(seven, first.output_dir, "tiny_cnn_test", class_names=order)
+    np.testing.assert_array_equal(seven.get_layer("predictions").get_weights()[0][:, 0], kernel[:, 5])  # surprise
+    five = tiny_cnn(num_classes=5, name="five")
+    with pytest.raises(ValueError, match="shares no class|classifier"):
+        trainer.init_from(five, first.output_dir, "tiny_cnn_test", class_names=["a", "b", "c", "d", "e"])
