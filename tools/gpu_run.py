@@ -9,8 +9,9 @@
 The device tool carries the working tree plus up to 8 ignored paths (64 MiB in all), runs one command
 of at most 10 minutes and returns at most 8 files from `$OUT`. So:
 
-- `stage` writes FER2013 Training + PublicTest once, as lossless WebP arrays with each image's CSV row
-  (`.gpu_stage/arrays/fer2013_{train,validation}.npz`, about 52 MB; PublicTest cut to a seeded random
+- `stage` writes FER2013 Training + PublicTest once, as WebP arrays with each image's CSV row
+  (`.gpu_stage/arrays/fer2013_{train,validation}.npz`; the training images lossy at `--train-quality` 95, about
+  32 MiB, so that they fit beside the packaged weights; PublicTest lossless and cut to a seeded random
   `--val-examples` 2,000 of its 3,589 images for the best-checkpoint choice: the packaged figures come from
   `unpack`'s evaluation of all of PublicTest here), gzips FER+'s votes file
   (`.gpu_stage/fer2013new.csv.gz`, 0.3 MB) and puts the wheels the machine lacks (keras, namex: pure
@@ -21,11 +22,14 @@ of at most 10 minutes and returns at most 8 files from `$OUT`. So:
 - the command installs the wheels into a `--target` folder (`--no-index --no-deps`; pip picks the optree
   matching the machine's Python), derives the FER+ majority split there with NumPy alone
   (`kerasfer.data.arrays.ferplus_from_fer2013`, the ferplus builder's own rule), trains
-  `--preset lfnsb_fer2013` and `--preset lfnsb_ferplus` CONCURRENTLY on the one GPU (`KERAS_BACKEND=jax`,
+  `--preset lfnsb_fer2013` and `--preset lfnsb_ferplus` CONCURRENTLY on the one GPU, both from the packaged
+  `lfnsb/fer2013` weights at their input size (a further cosine cycle; `--from-scratch` for the presets' own
+  112 px start; FER+ takes the shared classes' rows of the classifier) (`KERAS_BACKEND=jax`,
   `XLA_PYTHON_CLIENT_MEM_FRACTION=0.45` each, `--time-budget-min` so that both end inside the command's
   10 minutes, with a hard deadline behind it), and packs each run into `$OUT/lfnsb_<name>.tar.gz`.
 - `unpack` extracts the archives into run folders outside the repository and runs
-  `tools/package_weights.py RUN --name fer2013|ferplus` on each finished run.
+  `tools/package_weights.py RUN --name fer2013|ferplus --if-better` on each finished run (a stage replaces the
+  packaged weights only when it beats them).
 - `rehearse` runs that exact command here (this venv's Python; TensorFlow hidden from it, as on the
   device), with `$OUT` a temporary folder, then `unpack`, and reports the time and what came back.
 """
@@ -57,6 +61,9 @@ CARRY = [STAGE, WHEELS]  # the run tool's `carry`
 ARRAYS = f"{STAGE}/arrays"
 VOTES = f"{STAGE}/fer2013new.csv.gz"
 VAL_EXAMPLES = 2000  # PublicTest images carried for checkpoint selection (of 3,589; all are evaluated here after)
+# The training images as lossy WebP at this quality: 46 MiB lossless did not fit the 64 MiB carry beside the
+# working tree once three packaged weights (14.6 MB) were in it; about 32 MiB at 95.
+TRAIN_QUALITY = 95
 SPLITS = ("train", "validation")
 # The device image has numpy, jax, ml-dtypes, h5py, rich, absl-py, packaging and OpenCV, not these.
 PURE_WHEELS = ("keras", "namex")
@@ -70,6 +77,8 @@ FILE_LIMIT = 16 * 2**20
 RUNS = (("fer2013", "lfnsb_fer2013"), ("ferplus", "lfnsb_ferplus"))
 BUDGET_MIN = 8.0  # each training's --time-budget-min
 DEADLINE_S = 560  # both trainings are interrupted at this second of the command (limit 600)
+INIT = "lfnsb/fer2013"  # the packaged weights both trainings start from, when they are packaged
+INIT_LR = 0.02  # a further cosine cycle from them (the CPU stages' rate), not the presets' 0.05 from scratch
 
 
 def _default_manual_dir():
@@ -94,16 +103,25 @@ def device_command(
     input_size=None,
     model=None,
     deadline_s=DEADLINE_S,
+    init_weights=None,
+    init_shape=None,
 ):
     """The one shell command for the device (bash, run in the repository root; `$OUT` set by the tool).
 
     `KF_PYTHON` (default `python3`) and `KF_WORK` (default `/tmp/kf`) let `rehearse` run it unchanged here;
     `max_*_examples`, `input_size` and `model` (another registered model than the presets' LFNSB) are for
-    rehearsals on a CPU.
+    rehearsals on a CPU. `init_weights` (a packaged name, e.g. `lfnsb/fer2013`, travelling with the tree) starts
+    both trainings from those weights at their `init_shape` `(H, W, C)` (FER+ takes the shared classes' rows,
+    `kerasfer.training.trainer.init_from`), with `INIT_LR` and no warm-up: a further cycle, not a new start.
     Each archive holds the run folder without `backup/` and, when `model.keras` was written (the best epoch's
     weights), without `checkpoints/` (LFNSB's weights are about 10 MB; a file comes back only up to 16 MiB).
     """
+    if init_weights and input_size:
+        raise ValueError("init_weights trains at the packaged weights' own input size; leave input_size out.")
     limits = f" --input-size {int(input_size)}" if input_size else ""
+    if init_weights:
+        shape = "x".join(str(int(d)) for d in init_shape)
+        limits += f" --init-weights {shlex.quote(init_weights)} --input-size {shape} --lr {INIT_LR:g} --warmup-epochs 0"
     if model:
         limits += f" --model {shlex.quote(model)}"
     if max_train_examples:
@@ -267,9 +285,10 @@ def _copy_into(path, out):
     return dst
 
 
-def stage_data(manual_dir, data_dir=None, overwrite=False, val_examples=VAL_EXAMPLES) -> list:
+def stage_data(manual_dir, data_dir=None, overwrite=False, val_examples=VAL_EXAMPLES, train_quality=TRAIN_QUALITY):
     """FER2013 Training + PublicTest (`val_examples` of it) as WebP arrays with their CSV rows, and the gzipped
-    fer2013new.csv, into `.gpu_stage/`."""
+    fer2013new.csv, into `.gpu_stage/`. The training images are re-encoded as lossy WebP at `train_quality`
+    (None: lossless) to fit the carry beside the packaged weights; PublicTest stays lossless."""
     import gzip
 
     import numpy as np
@@ -295,6 +314,11 @@ def stage_data(manual_dir, data_dir=None, overwrite=False, val_examples=VAL_EXAM
             progress=True,
             ids=True,
         )
+    train = files[SPLITS.index("train")]
+    if train_quality is not None:
+        arrays.reencode_webp(train, train_quality)
+    elif arrays.webp_quality_of(train) is not None:
+        raise RuntimeError(f"{train} holds lossy WebP (quality {arrays.webp_quality_of(train)}): use --overwrite.")
     val = files[SPLITS.index("validation")]
     with np.load(val) as f:
         carried = len(f["labels"])
@@ -338,7 +362,8 @@ def cmd_stage(args) -> int:
     if unignored:
         raise RuntimeError(f"{', '.join(unignored)} must be git-ignored (.gitignore) before anything is staged.")
     tags = list(dict.fromkeys([*args.python_tags, _local_tag()]))
-    for p in stage_data(args.manual_dir, args.data_dir, args.overwrite, args.val_examples):
+    quality = args.train_quality or None
+    for p in stage_data(args.manual_dir, args.data_dir, args.overwrite, args.val_examples, quality):
         print(f"{p.relative_to(ROOT)}: {_mib(p.stat().st_size)}")
     for p in stage_wheels(tags, args.download_missing):
         kind = "binary" if _wheel_tags(p)[2] != "py3" else "pure Python"
@@ -358,11 +383,26 @@ def _ignored(path) -> bool:
 
 
 # --------------------------------------------------------------------------- command (here)
+def packaged_start(from_scratch=False, input_size=None) -> dict:
+    """`device_command`'s `init_weights` / `init_shape`: the packaged `INIT` weights and their input shape, unless
+    `from_scratch`, an `input_size` is asked for (a CPU rehearsal's smaller images) or nothing is packaged."""
+    if from_scratch or input_size:
+        return {}
+    sys.path.insert(0, str(ROOT))
+    from kerasfer.models.weights import packaged_card
+
+    card = packaged_card(*INIT.split("/"))
+    if card is None:
+        return {}
+    return {"init_weights": INIT, "init_shape": tuple(card["build"]["input_shape"])}
+
+
 def cmd_command(args) -> int:
     missing = [p for p in (ROOT / ARRAYS, ROOT / VOTES, ROOT / WHEELS) if not p.exists()]
     if missing and not args.no_check:
         raise FileNotFoundError(f"Not staged: {', '.join(map(str, missing))}; run `tools/gpu_run.py stage` first.")
-    cmd = device_command(args.budget_min, args.max_train_examples, args.max_val_examples, args.input_size)
+    start = packaged_start(args.from_scratch, args.input_size)
+    cmd = device_command(args.budget_min, args.max_train_examples, args.max_val_examples, args.input_size, **start)
     if args.json:
         print(json.dumps({"command": cmd, "carry": CARRY, "timeout_s": 600}))
     else:
@@ -403,7 +443,7 @@ def unpack(files_dir, runs_dir, *, manual_dir=None, package=True, half=False, sk
                 train_examples=result.get("train_examples"),
             )
         if package and entry["finished"]:
-            cmd = [sys.executable, str(ROOT / "tools" / "package_weights.py"), str(run), "--name", name]
+            cmd = [sys.executable, str(ROOT / "tools" / "package_weights.py"), str(run), "--name", name, "--if-better"]
             cmd += ["--manual-dir", str(manual_dir or _default_manual_dir())]
             cmd += ["--half"] * half + ["--skip-bench"] * skip_bench
             print("$", " ".join(shlex.quote(c) for c in cmd), flush=True)
@@ -505,7 +545,10 @@ def cmd_rehearse(args) -> int:
         "KF_PYTHON": sys.executable,
         "PYTHONPATH": str(guard),
     }
-    cmd = device_command(args.budget_min, args.max_train_examples, args.max_val_examples, args.input_size, args.model)
+    start = packaged_start(args.from_scratch or args.model is not None, args.input_size)
+    cmd = device_command(
+        args.budget_min, args.max_train_examples, args.max_val_examples, args.input_size, args.model, **start
+    )
     print(f"rehearsal in {tmp} ({len(cmd)} characters):\n{cmd}\n", flush=True)
     t0 = time.perf_counter()
     proc = subprocess.Popen(["bash", "-c", cmd], cwd=ROOT, env=env)
@@ -548,13 +591,18 @@ def main(argv=None) -> int:
     s.add_argument("--download-missing", action="store_true", help="pip-download binary wheels not found locally")
     s.add_argument("--overwrite", action="store_true", help="write the arrays again")
     s.add_argument("--val-examples", type=int, default=VAL_EXAMPLES, help="PublicTest images to carry (0: all 3,589)")
+    s.add_argument(
+        "--train-quality", type=int, default=TRAIN_QUALITY,
+        help=f"lossy WebP quality of the training images (default {TRAIN_QUALITY}; 0: lossless)",
+    )  # fmt: skip
     s.set_defaults(fn=cmd_stage)
 
     c = sub.add_parser("command", help="print the device command")
     c.add_argument("--budget-min", type=float, default=BUDGET_MIN, help="each training's --time-budget-min")
     c.add_argument("--max-train-examples", type=int, default=None)
     c.add_argument("--max-val-examples", type=int, default=None)
-    c.add_argument("--input-size", type=int, default=None, help="override the presets' 112")
+    c.add_argument("--input-size", type=int, default=None, help="override the presets' 112 (trains from scratch)")
+    c.add_argument("--from-scratch", action="store_true", help=f"do not start from the packaged {INIT}")
     c.add_argument("--json", action="store_true", help="print {command, carry, timeout_s} as JSON")
     c.add_argument("--no-check", action="store_true", help="print it even when nothing is staged")
     c.set_defaults(fn=cmd_command)
@@ -582,7 +630,10 @@ def main(argv=None) -> int:
     # training example stops a run, so the rehearsal keeps 600.
     r.add_argument("--max-train-examples", type=int, default=600)
     r.add_argument("--max-val-examples", type=int, default=128)
-    r.add_argument("--input-size", type=int, default=48, help="smaller than the presets' 112 to fit a CPU")
+    r.add_argument(
+        "--input-size", type=int, default=None, help=f"from scratch at this size (default: from {INIT}, its size)"
+    )
+    r.add_argument("--from-scratch", action="store_true", help=f"do not start from the packaged {INIT}")
     r.add_argument("--model", default=None, help="another registered model than LFNSB (a quicker CPU rehearsal)")
     r.add_argument("--work", default=None, help="the rehearsal's folder (default: a new temporary one)")
     r.add_argument("--package", action="store_true", help="also run package_weights (writes kerasfer/weights/)")

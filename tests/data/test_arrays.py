@@ -75,10 +75,11 @@ def test_export_writes_every_split_and_never_overwrites(tmp_path, monkeypatch):
     assert not list((tmp_path / "out").glob("*.tmp*"))
 
 
-def test_webp_encoding_is_lossless_and_smaller(tmp_path, monkeypatch):
+def _synthetic_split(monkeypatch, n, seed):
+    """`datasets.load` gives `n` synthetic 48x48 gray faces (no TensorFlow); returns them as `(x, y)`."""
     from kerasfer.data import synthetic
 
-    x, y = synthetic.generate(6, seed=3, image_size=48, channels=1)
+    x, y = synthetic.generate(n, seed=seed, image_size=48, channels=1)
     x = x.astype(np.uint8)
     monkeypatch.setattr("kerasfer.data.datasets.class_names", lambda name: tuple("abcdefg"))
 
@@ -87,6 +88,11 @@ def test_webp_encoding_is_lossless_and_smaller(tmp_path, monkeypatch):
             return iter(zip(x, y))
 
     monkeypatch.setattr("kerasfer.data.datasets.load", lambda *a, **k: FakeSplit())
+    return x, y
+
+
+def test_webp_encoding_is_lossless_and_smaller(tmp_path, monkeypatch):
+    x, y = _synthetic_split(monkeypatch, 6, seed=3)
     arrays.export_arrays("fer2013", ["train"], tmp_path / "raw")
     arrays.export_arrays("fer2013", ["train"], tmp_path / "webp", encoding="webp")
     raw_images, _ = arrays.load_arrays(tmp_path / "raw", "fer2013", "train")
@@ -105,6 +111,31 @@ def test_webp_encoding_is_lossless_and_smaller(tmp_path, monkeypatch):
     np.savez(path, **data)
     with pytest.raises(ValueError, match="image 2 is not a valid 48x48 WebP"):
         arrays.load_arrays(tmp_path / "webp", "fer2013", "train")
+
+
+def test_reencode_webp_makes_a_smaller_lossy_file_that_still_loads(tmp_path, monkeypatch):
+    """The GPU stage carries FER2013's training images as lossy WebP to fit its 64 MiB."""
+    x, y = _synthetic_split(monkeypatch, 12, seed=4)
+    arrays.export_arrays("fer2013", ["train"], tmp_path, encoding="webp")
+    path = arrays.array_file(tmp_path, "fer2013", "train")
+    lossless = path.stat().st_size
+    assert arrays.webp_quality_of(path) is None
+    arrays.reencode_webp(path, 80)
+    assert arrays.webp_quality_of(path) == 80 and path.stat().st_size < lossless
+    images, labels = arrays.load_arrays(tmp_path, "fer2013", "train")
+    np.testing.assert_array_equal(labels, y)
+    assert images.shape == x.shape and np.abs(images.astype(int) - x).mean() < 4  # close, not exact
+    # a subset keeps the quality marker; re-encoding at the same quality leaves the file alone
+    arrays.subset_arrays(path, 5, out=tmp_path / "few.npz")
+    assert arrays.webp_quality_of(tmp_path / "few.npz") == 80
+    before = path.read_bytes()
+    arrays.reencode_webp(path, 80)
+    assert path.read_bytes() == before
+    with pytest.raises(ValueError, match="quality must be 1 to 100"):
+        arrays.reencode_webp(path, 101)
+    (tmp_path / "foreign.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="Could not read"):
+        arrays.reencode_webp(tmp_path / "foreign.npz", 90)
 
 
 class _FakeSplit:

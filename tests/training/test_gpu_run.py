@@ -40,6 +40,12 @@ def test_command_fits_the_run_tool_and_references_only_what_travels(load_tool):
     for token in shlex.split(command.replace(";", " ; ").replace("&", " & ")):
         for path in re.findall(r"(?<![\w$/.{}*-])(\.?[A-Za-z_][\w.-]*(?:/[\w.-]+)+|\.[A-Za-z_][\w-]*)", token):
             relative.add(path)
+    # both trainings start from the packaged LFNSB weights (a packaged name: its file travels with the tree)
+    if gpu_run.packaged_start():
+        assert f"--init-weights {gpu_run.INIT} " in command
+        relative.discard(gpu_run.INIT)
+        model, name = gpu_run.INIT.split("/")
+        assert _travels(f"kerasfer/weights/{model}_{name}.weights.h5", [])
     assert {".whl", ".gpu_stage/arrays", ".gpu_stage/fer2013new.csv.gz", "tools/gpu_run.py"} <= relative
     assert all(_travels(p, gpu_run.CARRY) for p in relative), sorted(
         p for p in relative if not _travels(p, gpu_run.CARRY)
@@ -59,3 +65,19 @@ def test_budget_leaves_time_inside_the_ten_minutes(load_tool):
     assert gpu_run.BUDGET_MIN * 60 + 60 < gpu_run.DEADLINE_S < 600 - 30
     with pytest.raises(ValueError, match="2000"):
         gpu_run.device_command(max_train_examples=int("9" * 900))
+
+
+def test_a_further_cycle_from_the_packaged_weights(load_tool):
+    gpu_run = load_tool("gpu_run")
+    command = gpu_run.device_command(init_weights="lfnsb/fer2013", init_shape=(48, 48, 1))
+    assert f"--init-weights lfnsb/fer2013 --input-size 48x48x1 --lr {gpu_run.INIT_LR:g} --warmup-epochs 0" in command
+    assert len(command) <= 2000
+    with pytest.raises(ValueError, match="input_size"):
+        gpu_run.device_command(input_size=64, init_weights="lfnsb/fer2013", init_shape=(48, 48, 1))
+    # from scratch when asked, or at another size (a CPU rehearsal's); else the packaged card's input shape
+    assert gpu_run.packaged_start(from_scratch=True) == {} and gpu_run.packaged_start(input_size=48) == {}
+    from kerasfer.models.weights import packaged_card
+
+    card = packaged_card(*gpu_run.INIT.split("/"))
+    expected = {} if card is None else {"init_weights": gpu_run.INIT, "init_shape": tuple(card["build"]["input_shape"])}
+    assert gpu_run.packaged_start() == expected
