@@ -106,7 +106,8 @@ def _add_train_args(p):
     p.add_argument(
         "--init-weights",
         help="start from these weights (a run directory, .keras, .weights.h5 or packaged name of the same "
-        "architecture): fine-tuning, or a second learning-rate cycle from an earlier run",
+        "architecture): fine-tuning, or a second learning-rate cycle from an earlier run; with other classes "
+        "(FER2013's 7 for FER+'s 8) the classifier keeps the shared classes' rows",
     )
     p.add_argument(
         "--distill-from",
