@@ -96,16 +96,16 @@ def build_model(config, input_shape, num_classes):
 def init_from(model, source, model_name=None, class_names=None, verbose=False):
     """Copies the weights of a trained `source` (see `kerasfer.models.loading.load_trained`) into `model`.
 
-    With the same classes every weight is copied. When the classes differ (FER2013's 7 to FER+'s 8, say, or
-    `class_names` in another order than the source's labels) and both models end in a `"predictions"` layer,
-    every other weight is copied, and of the classifier the rows of each class of `class_names` (default:
-    `model`'s canonical labels) that `source` also has, by name; the classes new to `model` keep their fresh
-    initialisation (`verbose`: say so). Returns the loaded source.
+    With the same number of classes every weight is copied (unless `class_names` names the source's classes in
+    another order). When the classes differ (FER2013's 7 to FER+'s 8, say) and both models end in a
+    `"predictions"` layer, every other weight is copied, and of the classifier the rows of each class of
+    `class_names` (default: `model`'s canonical labels) that `source` also has, by name; the classes new to
+    `model` keep their fresh initialisation (all of them for a task that shares none: the usual fine-tuning of a
+    new head). `verbose` says what was kept. Returns the loaded source.
 
     Raises:
         FileNotFoundError: `source` does not exist.
-        ValueError: `source` is another architecture or input size, or shares no class with `model` (the first
-            differing weight is named).
+        ValueError: `source` is another architecture or input size (the first differing weight is named).
     """
     from kerasfer.models.loading import canonical_labels
     from kerasfer.models.loading import load_trained
@@ -121,7 +121,10 @@ def init_from(model, source, model_name=None, class_names=None, verbose=False):
             f"init_weights {source!r} holds {len(have)} weights and the model {len(want)}: another architecture."
         )
     head = set()
-    if len(src.labels) != classes or (class_names is not None and tuple(class_names) != tuple(src.labels)):
+    reordered = (
+        class_names is not None and tuple(class_names) != tuple(src.labels) and set(class_names) & set(src.labels)
+    )
+    if len(src.labels) != classes or reordered:
         try:
             head = {id(v) for v in model.get_layer("predictions").weights}
         except ValueError:
@@ -155,7 +158,7 @@ def _head_rows(value, fresh, source_labels, class_names, classes, source):
     if len(target) != classes:
         raise ValueError(f"class_names has {len(target)} names for a model with {classes} outputs.")
     shared = [(i, source_labels.index(name)) for i, name in enumerate(target) if name in source_labels]
-    if not shared or value.shape[:-1] != fresh.shape[:-1]:
+    if value.shape[:-1] != fresh.shape[:-1]:
         raise ValueError(
             f"init_weights {source!r} does not fit the model's classifier: its classes {list(source_labels)}, "
             f"the model's {list(target)}, shapes {value.shape} and {fresh.shape}."

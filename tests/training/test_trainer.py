@@ -317,6 +317,15 @@ def test_init_weights_from_other_classes_copies_the_shared_classes_by_name(tmp_p
     seven = tiny_cnn(name="seven_other_order")
     trainer.init_from(seven, first.output_dir, "tiny_cnn_test", class_names=order)
     np.testing.assert_array_equal(seven.get_layer("predictions").get_weights()[0][:, 0], kernel[:, 5])  # surprise
-    five = tiny_cnn(num_classes=5, name="five")
-    with pytest.raises(ValueError, match="shares no class|classifier"):
-        trainer.init_from(five, first.output_dir, "tiny_cnn_test", class_names=["a", "b", "c", "d", "e"])
+    # a task that shares no class: the backbone is copied, the whole classifier starts fresh (a new head)
+    two = tiny_cnn(num_classes=2, name="two")
+    fresh = two.get_layer("predictions").get_weights()
+    trainer.init_from(two, first.output_dir, "tiny_cnn_test", class_names=["pos", "neg"], verbose=True)
+    assert "new: pos, neg" in capsys.readouterr().out
+    np.testing.assert_allclose(features(two), features(src), atol=1e-6)
+    for a, b in zip(two.get_layer("predictions").get_weights(), fresh, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # the same number of classes under other names: copied as they are (fine-tuning a 7-class head)
+    other = tiny_cnn(name="other_names")
+    trainer.init_from(other, first.output_dir, "tiny_cnn_test", class_names=list("abcdefg"))
+    np.testing.assert_array_equal(other.get_layer("predictions").get_weights()[0], kernel)
