@@ -412,7 +412,7 @@ def _check_split(builder, split):
     return tfds.Split(split) if isinstance(split, str) else split
 
 
-def load(name: str, split: str, *, data_dir=None, manual_dir=None, config=None):
+def load(name: str, split: str, *, data_dir=None, manual_dir=None, config=None, target=None):
     """Returns a `tf.data.Dataset` of `(image uint8 (H, W, C), label int32 scalar)`.
 
     Args:
@@ -425,10 +425,13 @@ def load(name: str, split: str, *, data_dir=None, manual_dir=None, config=None):
             and its files differ from those the prepared copy was built from, the dataset is
             rebuilt from it (see the module docstring).
         config: builder config (alternative to `name="x/config"`).
+        target: the feature to pair each image with instead of the builder's supervised one, e.g.
+            `"distribution"`: every FER+ config's examples carry their crowd vote distribution, so
+            `ferplus/majority` (majority-label images) can train on its votes.
 
     Returns:
         The dataset; labels use `class_names(name)` (canonical order). For
-        `ferplus/distribution` the target is the float32 (8,) vote distribution.
+        `ferplus/distribution` (or `target="distribution"`) the target is the float32 (8,) vote distribution.
 
     Raises:
         FileNotFoundError: `manual_dir` does not exist, is empty or lacks the expected files, or
@@ -440,7 +443,11 @@ def load(name: str, split: str, *, data_dir=None, manual_dir=None, config=None):
 
     builder = _prepare(_builder(name, data_dir=data_dir, config=config), manual_dir)
     split = _check_split(builder, split)
-    target = builder.info.supervised_keys[1] if builder.info.supervised_keys else "label"
+    if target is None:
+        target = builder.info.supervised_keys[1] if builder.info.supervised_keys else "label"
+    elif target not in builder.info.features or target in ("image", "id"):
+        names = sorted(k for k in builder.info.features.keys() if k not in ("image", "id"))
+        raise ValueError(f"{builder.info.full_name} has no target feature {target!r}; its features: {names}.")
     ds = builder.as_dataset(split=split, shuffle_files=False)
 
     def to_pair(ex):
@@ -487,6 +494,8 @@ def load_numpy(name: str, split: str, input_shape, **kw) -> tuple[np.ndarray, np
     if base == "synthetic_faces" and (cfg in (None, "rgb64")) and kw.get("config") in (None, "rgb64"):
         from kerasfer.data import synthetic
 
+        if kw.get("target") not in (None, "label"):
+            raise ValueError(f"synthetic_faces has no target feature {kw['target']!r}; its examples have labels only.")
         if split not in synthetic.SPLITS:
             raise ValueError(f"synthetic_faces has no split {split!r}; available: {sorted(synthetic.SPLITS)}.")
         n, seed = synthetic.SPLITS[split]

@@ -102,6 +102,11 @@ def _add_train_args(p):
     p.add_argument("--monitor", help="metric for the best checkpoint (default val_accuracy)")
     p.add_argument("--distribute", choices=DISTRIBUTE)
     p.add_argument("--soft-labels", help=".npy of target distributions for the training split")
+    p.add_argument(
+        "--target-feature",
+        help="train on this feature of the examples as target distributions, e.g. distribution (FER+'s crowd "
+        "votes, with --dataset ferplus/majority); validation keeps the labels",
+    )
     p.add_argument("--arrays", dest="arrays_dir", help="train from the .npz splits `kerasfer arrays` wrote there")
     p.add_argument(
         "--init-weights",

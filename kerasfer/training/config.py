@@ -83,6 +83,10 @@ class TrainConfig:
             (delete it first, once the new run's data and model have been checked).
         soft_labels: path to a `.npy` of per-example target distributions for the training
             split (label-distribution learning, see `kerasfer.training.ldl`).
+        target_feature: train on this feature of the dataset's examples as target distributions
+            instead of their labels, e.g. `"distribution"`: FER+'s crowd vote distributions
+            (`dataset="ferplus/majority"`: the majority-label images, trained on their votes and
+            validated on their majority labels). The training split only; not with `soft_labels`.
         arrays_dir: a folder of `.npz` splits written by `kerasfer arrays` (`kerasfer.data.arrays`): train
             from those instead of TFDS, with no TensorFlow needed (the JAX GPU machines).
         init_weights: start a new run from trained weights instead of a random initialisation: a
@@ -145,6 +149,7 @@ class TrainConfig:
     distribute: str = "none"
     on_existing: str = "resume"
     soft_labels: str | None = None
+    target_feature: str | None = None
     arrays_dir: str | None = None
     init_weights: str | None = None
     distill_from: list | None = None
@@ -215,6 +220,12 @@ class TrainConfig:
             bad("distribute", f"{self.distribute!r} is not one of {DISTRIBUTE}.")
         if self.on_existing not in ON_EXISTING:
             bad("on_existing", f"{self.on_existing!r} is not one of {ON_EXISTING}.")
+        if self.target_feature is not None and not (
+            isinstance(self.target_feature, str) and self.target_feature.strip()
+        ):
+            bad("target_feature", f"must be None or a dataset feature name, got {self.target_feature!r}.")
+        if self.target_feature and self.soft_labels:
+            bad("target_feature", "and soft_labels both give training targets; choose one.")
         if self.init_weights is not None and not (isinstance(self.init_weights, str) and self.init_weights.strip()):
             bad("init_weights", f"must be None or a run directory, weights file or name, got {self.init_weights!r}.")
         if self.distill_from is not None and not (
@@ -284,7 +295,12 @@ class TrainConfig:
     @property
     def label_mode(self) -> str:
         """`"categorical"` when any loss part (or mixup) needs one-hot/distribution targets, else `"sparse"`."""
-        if self.soft_labels or self.mixup or any(p in DENSE_LABEL_LOSSES for p in loss_parts(self.loss)):
+        if (
+            self.soft_labels
+            or self.target_feature
+            or self.mixup
+            or any(p in DENSE_LABEL_LOSSES for p in loss_parts(self.loss))
+        ):
             return "categorical"
         return "sparse"
 

@@ -30,10 +30,15 @@ def _split_example(example):
     return example[0], example[1]
 
 
-def _labels_of_tf(ds):
+def _labels_of_tf(ds, distributions=False):
+    """The labels of a dataset as int64 `(N,)`; of target distributions, each one's most likely class."""
     import tensorflow as tf
 
-    ys = ds.map(lambda *ex: tf.cast(_split_example(ex[0] if len(ex) == 1 else ex)[1], tf.int64))
+    def label(*ex):
+        y = _split_example(ex[0] if len(ex) == 1 else ex)[1]
+        return tf.argmax(y, axis=-1) if distributions else tf.cast(y, tf.int64)
+
+    ys = ds.map(label)
     chunks = [np.asarray(b) for b in ys.batch(65536).as_numpy_iterator()]
     return np.concatenate(chunks) if chunks else np.zeros((0,), np.int64)
 
@@ -218,16 +223,29 @@ def _load_split_tf(config, split, input_shape, num_classes, *, training, max_exa
     from kerasfer.data import datasets
     from kerasfer.data import pipeline
 
+    feature = _target_feature(config, training, arrays)
     if arrays is not None:
         raw = tf.data.Dataset.from_tensor_slices((arrays[0], np.asarray(arrays[1]).astype("int64")))
     else:
-        raw = datasets.load(config.dataset, split, data_dir=config.data_dir, manual_dir=config.manual_dir)
+        raw = datasets.load(
+            config.dataset, split, data_dir=config.data_dir, manual_dir=config.manual_dir, target=feature
+        )
     if max_examples:
         raw = raw.take(max_examples)
-    labels = _labels_of_tf(raw)
+    if feature:
+        shape = tuple(raw.element_spec[1].shape)
+        if shape != (num_classes,):
+            raise ValueError(
+                f"target_feature {feature!r} of {config.dataset!r} has shape {shape}; the model has {num_classes} "
+                "classes, so each target must be a distribution of that length."
+            )
+        raw = raw.map(lambda x, y: (x, _normalized_tf(y, tf)))
+    labels = _labels_of_tf(raw, distributions=bool(feature))
     counts = _check_labels(labels, num_classes, split, config.dataset)
     n = int(labels.size)
     label_mode = "categorical" if config.label_mode == "categorical" else "sparse"
+    if feature:
+        label_mode = "distribution"
     ds = raw
     if soft is not None:
         if soft.shape != (n, num_classes):
@@ -260,6 +278,7 @@ def _load_split_tf(config, split, input_shape, num_classes, *, training, max_exa
 
 
 def _load_split_numpy(config, split, input_shape, num_classes, *, training, max_examples, soft=None, arrays=None):
+    feature = _target_feature(config, training, arrays)
     if arrays is not None:
         from kerasfer.data.pipeline import prepare_images
 
@@ -267,17 +286,29 @@ def _load_split_numpy(config, split, input_shape, num_classes, *, training, max_
     else:
         from kerasfer.data import datasets
 
+        kw = {"target": feature} if feature else {}
         x, y = datasets.load_numpy(
-            config.dataset, split, input_shape, data_dir=config.data_dir, manual_dir=config.manual_dir
+            config.dataset, split, input_shape, data_dir=config.data_dir, manual_dir=config.manual_dir, **kw
         )
     if max_examples:
         x, y = x[:max_examples], y[:max_examples]
+    dist = None
+    if feature:
+        dist = np.asarray(y, np.float32)
+        if dist.shape[1:] != (num_classes,):
+            raise ValueError(
+                f"target_feature {feature!r} of {config.dataset!r} has shape {dist.shape[1:]}; the model has "
+                f"{num_classes} classes, so each target must be a distribution of that length."
+            )
+        y = dist.argmax(-1)
     y = np.asarray(y).astype("int64")
     counts = _check_labels(y, num_classes, split, config.dataset)
     if not np.all(np.isfinite(x)):
         raise ValueError(f"Split {split!r} of {config.dataset!r} holds NaN/inf pixels.")
     targets = y
-    if soft is not None:
+    if dist is not None:
+        targets = _normalized(dist, f"target_feature {feature!r} of {config.dataset!r}")
+    elif soft is not None:
         if soft.shape != (len(y), num_classes):
             raise ValueError(f"soft labels have shape {soft.shape}, expected ({len(y)}, {num_classes}).")
         targets = (soft / np.maximum(soft.sum(-1, keepdims=True), 1e-12)).astype("float32")
@@ -298,6 +329,35 @@ def _load_split_numpy(config, split, input_shape, num_classes, *, training, max_
         balanced=training and config.class_weights == "balanced",
     )
     return _Split(data, counts, len(y), step_augment=step_augment)
+
+
+def _target_feature(config, training, arrays):
+    """The dataset feature the training split takes as its targets (`config.target_feature`), or None."""
+    feature = config.target_feature if training else None
+    if feature and arrays is not None:
+        raise ValueError(
+            f"target_feature={feature!r} reads the dataset's own examples; it does not apply to arrays "
+            "(arrays_dir, cross-validation folds)."
+        )
+    return feature
+
+
+def _normalized(dist, what):
+    """Rows of `dist` scaled to sum to 1; `ValueError` for NaN, negative or all-zero rows."""
+    dist = np.asarray(dist, np.float32)
+    sums = dist.sum(-1, keepdims=True)
+    if not np.all(np.isfinite(dist)) or np.any(dist < 0) or np.any(sums <= 0):
+        raise ValueError(f"{what} must be finite, non-negative distributions with a positive sum.")
+    return dist / sums
+
+
+def _normalized_tf(y, tf):
+    """`_normalized` inside a tf.data map: an invalid distribution fails the pipeline with a named error."""
+    y = tf.cast(y, tf.float32)
+    total = tf.reduce_sum(y)
+    tf.debugging.assert_greater(total, 0.0, message="a target distribution sums to 0 (or is NaN)")
+    tf.debugging.assert_non_negative(y, message="a target distribution has a negative entry")
+    return y / total
 
 
 def with_step_augmentation(model, split: _Split, config: TrainConfig, distiller=None):

@@ -14,10 +14,14 @@ from kerasfer.training.config import loss_parts
 def check_loss_targets(config: TrainConfig):
     """Raises `ValueError` when `config.loss` does not fit the targets (hard labels or `soft_labels`)."""
     parts = loss_parts(config.loss)
-    if config.soft_labels and "cosine_harmony" in parts:
-        raise ValueError("loss 'cosine_harmony' needs hard labels; it cannot train on soft_labels distributions.")
-    if not config.soft_labels and any(p in ("kl", "ldl") for p in parts):
-        raise ValueError(f"loss {config.loss!r} compares distributions; give soft_labels (a teacher's output).")
+    soft = config.soft_labels or config.target_feature
+    if soft and "cosine_harmony" in parts:
+        raise ValueError("loss 'cosine_harmony' needs hard labels; it cannot train on target distributions.")
+    if not soft and any(p in ("kl", "ldl") for p in parts):
+        raise ValueError(
+            f"loss {config.loss!r} compares distributions; give soft_labels (a teacher's output) or "
+            "target_feature (the dataset's own, e.g. FER+'s vote 'distribution')."
+        )
 
 
 def _cross_entropy(config, num_classes, kwargs):

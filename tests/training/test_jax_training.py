@@ -84,3 +84,67 @@ def test_training_from_array_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="arrays_dir .* is not a folder.*kerasfer arrays"):
         trainer.train(TrainConfig(**{**config.to_dict(), "dataset": "fer2013", "arrays_dir": str(tmp_path / "x"),
                                      "output_dir": str(tmp_path / "run2")}))  # fmt: skip
+
+
+def test_training_on_a_datasets_own_target_distributions(tmp_path, monkeypatch):
+    """`target_feature`: the training split's targets are a feature of its examples (FER+'s vote distributions);
+    validation keeps the labels. Synthetic faces stand in for FER+ here: each label gets 0.8, the next class 0.2."""
+    from kerasfer.data import datasets
+
+    calls = []
+
+    def soft(y, ops):
+        return 0.8 * ops.one_hot(y, 7) + 0.2 * ops.one_hot((y + 1) % 7, 7)
+
+    real_load, real_numpy = datasets.load, datasets.load_numpy
+
+    def load(name, split, target=None, **kw):
+        calls.append((split, target))
+        ds = real_load(name, split, **kw)
+        if target == "distribution":
+            import tensorflow as tf
+
+            ds = ds.map(lambda x, y: (x, soft(tf.cast(y, tf.int32), type("ops", (), {"one_hot": tf.one_hot}))))
+        return ds
+
+    def load_numpy(name, split, input_shape, target=None, **kw):
+        calls.append((split, target))
+        x, y = real_numpy(name, split, input_shape, **kw)
+        if target == "distribution":
+            y = soft(np.asarray(y), type("ops", (), {"one_hot": lambda v, n: np.eye(n, dtype="float32")[v]}))
+        return x, y
+
+    monkeypatch.setattr(datasets, "load", load)
+    monkeypatch.setattr(datasets, "load_numpy", load_numpy)
+    base = dict(
+        model="tiny_backend_test", dataset="synthetic_faces", epochs=1, batch_size=7, max_train_examples=28,
+        max_val_examples=14, val_split="validation", verbose=0,
+    )  # fmt: skip
+    config = TrainConfig(**base, loss="kl", target_feature="distribution", output_dir=str(tmp_path / "votes"))
+    assert config.label_mode == "categorical"
+    result = trainer.train(config)
+    assert ("train", "distribution") in calls and ("validation", None) in calls
+    assert np.isfinite(result.history["loss"][0]) and 0 <= result.history["val_accuracy"][0] <= 1
+    # against the hard labels the same step gives another loss: the targets were the distributions
+    calls.clear()
+    hard = trainer.train(TrainConfig(**base, loss="ce", output_dir=str(tmp_path / "hard")))
+    assert ("train", None) in calls and hard.history["loss"][0] != pytest.approx(result.history["loss"][0], rel=1e-3)
+
+
+def test_target_feature_errors(tmp_path):
+    from kerasfer.training.optim import check_loss_targets
+
+    with pytest.raises(ValueError, match="target_feature"):
+        check_loss_targets(TrainConfig(loss="kl"))
+    with pytest.raises(ValueError, match="needs hard labels"):
+        check_loss_targets(TrainConfig(loss="ce+cosine_harmony", target_feature="distribution"))
+    with pytest.raises(ValueError, match="choose one"):
+        TrainConfig(target_feature="distribution", soft_labels="soft.npy")
+    with pytest.raises(ValueError, match="target_feature"):
+        TrainConfig(target_feature="  ")
+    with pytest.raises(ValueError, match="no target feature"):
+        trainer.train(
+            TrainConfig(model="tiny_backend_test", dataset="synthetic_faces", epochs=1, batch_size=7,
+                        max_train_examples=14, max_val_examples=7, loss="kl", target_feature="distribution",
+                        output_dir=str(tmp_path / "r"), verbose=0)
+        )  # fmt: skip
