@@ -118,6 +118,10 @@ def device_command(
     """
     if init_weights and input_size:
         raise ValueError("init_weights trains at the packaged weights' own input size; leave input_size out.")
+    from kerasfer import run_files  # the run folder's file names (TensorFlow-free)
+
+    (first, _), (second, _) = RUNS
+    last_good = os.path.basename(run_files.LAST_GOOD_CHECKPOINT)
     limits = f" --input-size {int(input_size)}" if input_size else ""
     if init_weights:
         shape = "x".join(str(int(d)) for d in init_shape)
@@ -138,14 +142,14 @@ def device_command(
         # t NAME ARRAYS: one training, interrupted at the deadline if its time budget did not end it first
         f"t() {{ timeout -k 15 -s INT $(({deadline_s}-SECONDS)) $P -m kerasfer train --preset lfnsb_$1 --arrays $2"
         f" --time-budget-min {budget_min:g}{limits} --output $R/$1 --quiet > $R/$1.log 2>&1; echo $? > $R/$1.rc; }}",
-        f"t fer2013 {ARRAYS} &",
-        f"{{ $P tools/gpu_run.py derive --votes {VOTES} --fer2013 {ARRAYS} --out $W/ferplus > $R/derive.log 2>&1"
-        " && t ferplus $W/ferplus; } &",
+        f"t {first} {ARRAYS} &",
+        f"{{ $P tools/gpu_run.py derive --votes {VOTES} --fer2013 {ARRAYS} --out $W/{second} > $R/derive.log 2>&1"
+        f" && t {second} $W/{second}; }} &",
         "wait",
-        "for n in fer2013 ferplus; do X=checkpoints; [ -f $R/$n/model.keras ] || X=last_good.weights.h5; tar -czf"
-        " $OUT/lfnsb_$n.tar.gz -C $R --exclude backup --exclude $X $n $n.log $n.rc derive.log device.txt"
-        " install.log 2>/dev/null; done",
-        "ls -l $OUT; tail -n 3 $R/*.log; grep -qx 0 $R/fer2013.rc && grep -qx 0 $R/ferplus.rc",
+        f"for n in {first} {second}; do X={run_files.CHECKPOINTS_DIR}; [ -f $R/$n/{run_files.MODEL_FILE} ] ||"
+        f" X={last_good}; tar -czf $OUT/lfnsb_$n.tar.gz -C $R --exclude {run_files.BACKUP_DIR} --exclude $X $n"
+        " $n.log $n.rc derive.log device.txt install.log 2>/dev/null; done",
+        f"ls -l $OUT; tail -n 3 $R/*.log; grep -qx 0 $R/{first}.rc && grep -qx 0 $R/{second}.rc",
     ]
     command = "".join(part + (" " if part.endswith("&") else "; ") for part in parts).rstrip("; ")
     if len(command) > COMMAND_LIMIT:
@@ -413,6 +417,8 @@ def cmd_command(args) -> int:
 # --------------------------------------------------------------------------- unpack (here)
 def unpack(files_dir, runs_dir, *, manual_dir=None, package=True, half=False, skip_bench=False) -> list:
     """Extracts each `lfnsb_<name>.tar.gz` of `files_dir` into `runs_dir/<name>` and packages finished runs."""
+    from kerasfer import run_files
+
     files_dir, runs_dir = pathlib.Path(files_dir), pathlib.Path(runs_dir).resolve()
     if runs_dir == ROOT or ROOT in runs_dir.parents:
         raise ValueError(f"runs_dir {runs_dir} is inside the repository; the runs stay outside it.")
@@ -431,9 +437,10 @@ def unpack(files_dir, runs_dir, *, manual_dir=None, package=True, half=False, sk
             tar.extractall(dest, filter="data")  # no absolute paths, no '..'
         run = dest / name
         rc = (dest / f"{name}.rc").read_text().strip() if (dest / f"{name}.rc").exists() else "?"
-        entry = {"name": name, "run_dir": str(run), "exit_code": rc, "finished": (run / "model.keras").is_file()}
-        if (run / "result.json").is_file():
-            result = json.loads((run / "result.json").read_text())
+        finished = (run / run_files.MODEL_FILE).is_file()
+        entry = {"name": name, "run_dir": str(run), "exit_code": rc, "finished": finished}
+        if (run / run_files.RESULT_FILE).is_file():
+            result = json.loads((run / run_files.RESULT_FILE).read_text())
             entry.update(
                 epochs=result.get("epochs_run_now"),
                 best_epoch=result.get("best_epoch"),
@@ -453,7 +460,9 @@ def unpack(files_dir, runs_dir, *, manual_dir=None, package=True, half=False, sk
 
 
 def _best_val(run):
-    path = run / "history.json"
+    from kerasfer import run_files
+
+    path = run / run_files.HISTORY_FILE
     if not path.is_file():
         return None
     acc = json.loads(path.read_text()).get("val_accuracy") or []
