@@ -392,7 +392,8 @@ def packaged_start(from_scratch=False, input_size=None) -> dict:
     `from_scratch`, an `input_size` is asked for (a CPU rehearsal's smaller images) or nothing is packaged."""
     if from_scratch or input_size:
         return {}
-    sys.path.insert(0, str(ROOT))
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     from kerasfer.models.weights import packaged_card
 
     card = packaged_card(*INIT.split("/"))

@@ -233,12 +233,7 @@ def _load_split_tf(config, split, input_shape, num_classes, *, training, max_exa
     if max_examples:
         raw = raw.take(max_examples)
     if feature:
-        shape = tuple(raw.element_spec[1].shape)
-        if shape != (num_classes,):
-            raise ValueError(
-                f"target_feature {feature!r} of {config.dataset!r} has shape {shape}; the model has {num_classes} "
-                "classes, so each target must be a distribution of that length."
-            )
+        _check_target_shape(tuple(raw.element_spec[1].shape), feature, config.dataset, num_classes)
         raw = raw.map(lambda x, y: (x, _normalized_tf(y, tf)))
     labels = _labels_of_tf(raw, distributions=bool(feature))
     counts = _check_labels(labels, num_classes, split, config.dataset)
@@ -295,11 +290,7 @@ def _load_split_numpy(config, split, input_shape, num_classes, *, training, max_
     dist = None
     if feature:
         dist = np.asarray(y, np.float32)
-        if dist.shape[1:] != (num_classes,):
-            raise ValueError(
-                f"target_feature {feature!r} of {config.dataset!r} has shape {dist.shape[1:]}; the model has "
-                f"{num_classes} classes, so each target must be a distribution of that length."
-            )
+        _check_target_shape(dist.shape[1:], feature, config.dataset, num_classes)
         y = dist.argmax(-1)
     y = np.asarray(y).astype("int64")
     counts = _check_labels(y, num_classes, split, config.dataset)
@@ -340,6 +331,15 @@ def _target_feature(config, training, arrays):
             "(arrays_dir, cross-validation folds)."
         )
     return feature
+
+
+def _check_target_shape(shape, feature, dataset, num_classes):
+    """`ValueError` unless each target of `feature` is a distribution over the model's `num_classes`."""
+    if tuple(shape) != (num_classes,):
+        raise ValueError(
+            f"target_feature {feature!r} of {dataset!r} has shape {tuple(shape)}; the model has {num_classes} "
+            "classes, so each target must be a distribution of that length."
+        )
 
 
 def _normalized(dist, what):

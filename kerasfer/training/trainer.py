@@ -120,10 +120,11 @@ def init_from(model, source, model_name=None, class_names=None, verbose=False):
         raise ValueError(
             f"init_weights {source!r} holds {len(have)} weights and the model {len(want)}: another architecture."
         )
+    target = tuple(class_names) if class_names is not None else canonical_labels(classes)
+    if len(target) != classes:
+        raise ValueError(f"class_names has {len(target)} names for a model with {classes} outputs.")
     head = set()
-    reordered = (
-        class_names is not None and tuple(class_names) != tuple(src.labels) and set(class_names) & set(src.labels)
-    )
+    reordered = class_names is not None and target != tuple(src.labels) and set(target) & set(src.labels)
     if len(src.labels) != classes or reordered:
         try:
             head = {id(v) for v in model.get_layer("predictions").weights}
@@ -133,7 +134,7 @@ def init_from(model, source, model_name=None, class_names=None, verbose=False):
     for h, w in zip(have, want, strict=True):
         value = keras.ops.convert_to_numpy(h)
         if id(w) in head:
-            value = _head_rows(value, keras.ops.convert_to_numpy(w), src.labels, class_names, classes, source)
+            value = _head_rows(value, keras.ops.convert_to_numpy(w), src.labels, target, source)
         elif tuple(h.shape) != tuple(w.shape):
             raise ValueError(
                 f"init_weights {source!r} does not fit the model: {h.path} has shape {tuple(h.shape)}, "
@@ -142,21 +143,15 @@ def init_from(model, source, model_name=None, class_names=None, verbose=False):
         values.append(value)
     model.set_weights(values)
     if head and verbose:
-        target = tuple(class_names) if class_names is not None else canonical_labels(classes)
         new = [name for name in target if name not in src.labels]
         print(f"init_weights: {src.source} has {len(src.labels)} classes, the model {classes}: every layer copied, "
               f"the classifier's rows of the shared classes too; new: {', '.join(new) or 'none'}.")  # fmt: skip
     return src
 
 
-def _head_rows(value, fresh, source_labels, class_names, classes, source):
+def _head_rows(value, fresh, source_labels, target, source):
     """The classifier kernel `(features, classes)` or bias `(classes,)`: `fresh` with each shared class's column
-    taken from the source's `value`, by class name."""
-    from kerasfer.models.loading import canonical_labels
-
-    target = tuple(class_names) if class_names is not None else canonical_labels(classes)
-    if len(target) != classes:
-        raise ValueError(f"class_names has {len(target)} names for a model with {classes} outputs.")
+    taken from the source's `value`, by class name (`target`: the model's class names)."""
     shared = [(i, source_labels.index(name)) for i, name in enumerate(target) if name in source_labels]
     if value.shape[:-1] != fresh.shape[:-1]:
         raise ValueError(
