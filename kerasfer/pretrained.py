@@ -264,6 +264,12 @@ def card_markdown(card: dict) -> str:
                 f"{_pct(v.get('top1_agreement'))} | {v.get('max_abs_diff', float('nan')):.4f} | "
                 f"{'pass' if v.get('gpu_ok') else 'FAIL'} | {fmt(1)} | {fmt(2)} |"
             )
+        for v in tfl["variants"]:
+            cal = v.get("calibration") or {}
+            if cal.get("calibration_outlier_ratio"):
+                lines += ["", f"{v['quantization']} calibration: {cal.get('calibration_outliers_dropped', 0)} of the "
+                          f"calibration images left out as outliers (activations over "
+                          f"{cal['calibration_outlier_ratio']:g}x the median image's)."]  # fmt: skip
         lines += [
             "",
             "Latency is the model alone (no face detection), XNNPACK on, LiteRT "

@@ -163,4 +163,6 @@ def test_packaging_exports_and_benchmarks_through_the_library(packaged_toy):
     assert [v["quantization"] for v in variants] == ["fp32", "fp16", "int8"] and card["tflite"]["eval_images"] == 16
     assert all(v["top1_agreement"] is not None and [r["threads"] for r in v["latency"]] == [1, 2] for v in variants)
     assert (work / "bench.json").is_file() and (work / "export" / "shufflenet_v2_x0_5_int8.tflite").is_file()
-    assert "## TFLite" in pretrained.card_markdown(card)
+    assert variants[2]["calibration"]["calibration_outlier_ratio"] == 10.0 and "calibration" not in variants[0]
+    markdown = pretrained.card_markdown(card)
+    assert "## TFLite" in markdown and "int8 calibration: " in markdown and "left out as outliers" in markdown

@@ -365,6 +365,7 @@ def tflite_card(card: dict, work: pathlib.Path, split: str, data: dict, bench: b
                 "max_abs_diff": v.get("max_abs_diff"),
                 "gpu_ok": bool(v["gpu_check_classic"].get("ok", v["gpu_check_classic"].get("passed"))),
                 "path": v["path"],
+                **({"calibration": v["calibration"]} if "calibration" in v else {}),
             }
         )
     if bench:

@@ -180,6 +180,8 @@ def export_model(
             "gpu_check_classic": result.gpu_report.summary(),
             "gpu_check_mldrift": gpu_check.check(path, target="mldrift", strict_gl=False).summary(),
         }
+        if q == "int8":  # how the calibration images were screened (`QuantizationConfig.describe`)
+            row["calibration"] = {k: v for k, v in result.card["quantization"].items() if k.startswith("calibration_")}
         if strict_gl:
             row["gpu_check_gl"] = gpu_check.check(path, strict_gl=True).summary()
         say(result.gpu_report)

@@ -48,6 +48,8 @@ def test_export_and_bench_commands(tmp_path, capsys):
     assert fp32["top1_agreement"] == 1.0 and fp32["max_abs_diff"] < 1e-4
     assert fp32["gpu_check_classic"]["ok"], fp32["gpu_check_classic"]
     assert int8["quantization"] == "int8" and 0.0 <= int8["top1_agreement"] <= 1.0
+    assert int8["calibration"]["calibration_outlier_ratio"] == 10.0 and "calibration" not in fp32
+    assert 0 <= int8["calibration"]["calibration_outliers_dropped"] <= 1  # at most a tenth of 8 images
     if int8["top1_agreement"] < export_cli.AGREEMENT_TARGET:
         assert int8["layer_drift"] and "layer" in int8["layer_drift"][0]
     for q in ("fp32", "int8"):
