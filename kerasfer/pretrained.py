@@ -170,6 +170,15 @@ def _command_lines(t: dict) -> list:
     ]
 
 
+def _recalibration_lines(t: dict) -> list:
+    record = (t.get("result") or {}).get("batchnorm_recalibration")
+    if not record:
+        return []
+    from kerasfer.training.batchnorm import describe
+
+    return [f"- {describe(record)}"]
+
+
 def card_markdown(card: dict) -> str:
     """The Markdown model card of packaged weights (from the JSON card)."""
     name = f"{card['model']}/{card['name']}"
@@ -200,6 +209,7 @@ def card_markdown(card: dict) -> str:
         )
         + ".",  # fmt: skip
         *_command_lines(t),
+        *_recalibration_lines(t),
         f"- Terms: {card['data_terms']}",
     ]
     ev = card.get("evaluation")

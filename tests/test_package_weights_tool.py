@@ -150,6 +150,31 @@ def test_packaging_a_run_calls_the_library(packaged_toy):
     assert create_model("shufflenet_v2_x0_5", weights="toy").inputs[0].shape[1:] == (32, 32, 1)
 
 
+def test_packaging_recomputes_batchnorm_statistics_first(packaged_toy):
+    """The run trained without `--recalibrate-bn`: the tool recomputes its statistics before comparing and writing
+    (`batchnorm.recalibrate_run`), and the card says what that did; a second time is refused."""
+    from kerasfer import pretrained
+    from kerasfer.training import batchnorm
+
+    tool, tmp_path = packaged_toy
+    record = json.loads((tmp_path / "run" / "result.json").read_text())["batchnorm_recalibration"]
+    assert record["after_training"] is True and record["batches"] == 2 and record["images"] == 32
+    assert record["kept"] == (record["val_accuracy_after"] >= record["val_accuracy_before"])
+    card = pretrained.packaged_card("shufflenet_v2_x0_5", "toy")
+    assert card["training"]["result"]["batchnorm_recalibration"] == record
+    assert "- BatchNorm statistics recomputed over 32 un-augmented training images (2 batches, after training)" in (
+        pretrained.card_markdown(card)
+    )
+    with pytest.raises(ValueError, match="already recomputed"):
+        batchnorm.recalibrate_run(tmp_path / "run")
+    with pytest.raises(FileNotFoundError, match="not a kerasfer run"):
+        batchnorm.recalibrate_run(tmp_path / "work")
+    history = {"val_accuracy": [0.25, 0.5]}
+    assert tool.run_accuracy({}, history) == 0.5
+    assert tool.run_accuracy({"batchnorm_recalibration": {"kept": True, "val_accuracy_after": 0.625}}, history) == 0.625
+    assert tool.run_accuracy({"batchnorm_recalibration": {"kept": False, "val_accuracy_after": 0.4}}, history) == 0.5
+
+
 @pytest.mark.large
 def test_packaging_exports_and_benchmarks_through_the_library(packaged_toy):
     """Steps 3 and 4 (run for FER2013 and FER+ cards: `export_model` and `benchmark`), on a few images."""

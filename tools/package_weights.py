@@ -38,6 +38,7 @@ from kerasfer import pretrained
 from kerasfer import run_files
 from kerasfer.paths import file_sha256
 from kerasfer.paths import replaced_when_done
+from kerasfer.training import batchnorm
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -169,6 +170,15 @@ def _read_if_there(path) -> dict:
     return run_files.read_json(path) if os.path.exists(path) else {}
 
 
+def run_accuracy(result: dict, history: dict) -> float:
+    """The validation accuracy of the run's final model: its best epoch's, or the one measured after its BatchNorm
+    statistics were recomputed (`kerasfer.training.batchnorm`) when those were kept."""
+    recal = result.get("batchnorm_recalibration") or {}
+    if recal.get("kept") and recal.get("val_accuracy_after") is not None:
+        return float(recal["val_accuracy_after"])
+    return float(max(history["val_accuracy"]))
+
+
 def compare_with_packaged(run_dir: pathlib.Path, name: str) -> dict:
     """Whether the run's best validation accuracy beats the packaged `<model>/<name>` weights.
 
@@ -182,7 +192,7 @@ def compare_with_packaged(run_dir: pathlib.Path, name: str) -> dict:
     history = _read_if_there(run_files.run_paths(run_dir)["history"])
     if not history.get("val_accuracy"):
         raise ValueError(f"{run_dir} has no validation accuracy in {run_files.HISTORY_FILE}: nothing to compare.")
-    run_acc = float(max(history["val_accuracy"]))
+    run_acc = run_accuracy(_read_if_there(run_files.run_paths(run_dir)["result"]), history)
     card = packaged_card(config["model"], name)
     if card is None:
         return {
@@ -410,6 +420,12 @@ def main(argv=None) -> int:
         help="package the run only when its best validation accuracy beats the packaged weights' accuracy; "
         "otherwise leave every file as it is (exit 0)",
     )  # fmt: skip
+    p.add_argument(
+        "--recalibrate-bn", type=int, default=batchnorm.DEFAULT_BATCHES, metavar="BATCHES",
+        help="first recompute the run's BatchNorm statistics over this many un-augmented training batches, kept "
+        "when its validation accuracy does not drop (`kerasfer.training.batchnorm.recalibrate_run`; skipped when "
+        f"the run did so itself; 0: off; default {batchnorm.DEFAULT_BATCHES})",
+    )  # fmt: skip
     args = p.parse_args(argv)
 
     if (args.run_dir is None) == (args.refresh is None):
@@ -427,6 +443,12 @@ def main(argv=None) -> int:
             "machine": _machine(),
         }
     else:
+        result = _read_if_there(run_files.run_paths(args.run_dir)["result"])
+        if args.recalibrate_bn and result and not result.get("batchnorm_recalibration"):
+            print(f"$ recomputing BatchNorm statistics over {args.recalibrate_bn} training batches ...", flush=True)
+            rec = batchnorm.recalibrate_run(args.run_dir.resolve(), args.recalibrate_bn, manual_dir=args.manual_dir,
+                                  data_dir=args.data_dir)  # fmt: skip
+            print(batchnorm.describe(rec), flush=True)
         if args.if_better:
             verdict = compare_with_packaged(args.run_dir.resolve(), args.name)
             print(verdict["message"], flush=True)

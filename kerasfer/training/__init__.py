@@ -3,7 +3,8 @@
 `train(TrainConfig(...))` runs one training (`kerasfer train`), `evaluate.evaluate(...)` writes a metrics
 report (`kerasfer evaluate`), `cv.cross_validate` runs k-fold CV (`kerasfer cv`), `ldl.run_ldl`
 trains teacher -> distributions -> student (`kerasfer ldl`); `get_preset` gives the papers'
-recipes. Importing this package loads no TensorFlow (the data pipeline imports it on use).
+recipes; `recalibrate_batchnorm` recomputes a trained model's BatchNorm statistics (precise BatchNorm).
+Importing this package loads no TensorFlow (the data pipeline imports it on use).
 """
 
 from kerasfer._lazy import lazy_attributes
@@ -21,5 +22,9 @@ from kerasfer.training.presets import list_presets
 from kerasfer.training.sampling import class_balanced_dataset
 
 # keras (and with it TensorFlow on that backend) loads with the trainer, on first use
-_LAZY_ATTRS = {"train": "kerasfer.training.trainer", "TrainingDivergedError": "kerasfer.training.trainer"}
+_LAZY_ATTRS = {
+    "train": "kerasfer.training.trainer",
+    "TrainingDivergedError": "kerasfer.training.trainer",
+    "recalibrate_batchnorm": "kerasfer.training.batchnorm",
+}
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY_ATTRS, globals())

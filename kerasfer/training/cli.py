@@ -125,6 +125,11 @@ def _add_train_args(p):
     p.add_argument(
         "--distill-temperature", type=float, help="softmax temperature T > 0 of the distillation (default 4)"
     )
+    p.add_argument(
+        "--recalibrate-bn", type=int, metavar="BATCHES",
+        help="after training, recompute BatchNorm's statistics over this many un-augmented training batches "
+        "(kept when the validation accuracy does not drop; 0: off, the default)",
+    )  # fmt: skip
     p.add_argument("--output", "-o", dest="output_dir", help="run directory (default runs/train)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", dest="on_existing", action="store_const", const="resume", help="(default)")

@@ -104,6 +104,9 @@ class TrainConfig:
         distill_alpha: the teacher's share of the loss, in [0, 1]: `(1 - alpha) * loss + alpha * T^2 *
             KL(teacher || student)` at temperature `T` (Hinton et al. 2015).
         distill_temperature: that `T` > 0.
+        recalibrate_bn: after training, recompute the BatchNorm statistics of the best weights over this many
+            un-augmented, shuffled training batches (`kerasfer.training.batchnorm`, "precise BatchNorm"), kept
+            when the validation accuracy does not drop; 0: off. 200 batches cost a few minutes on a CPU.
         preset: the preset this configuration came from (informational).
         verbose: Keras verbosity (1: progress bar).
     """
@@ -155,6 +158,7 @@ class TrainConfig:
     distill_from: list | None = None
     distill_alpha: float = 0.5
     distill_temperature: float = 4.0
+    recalibrate_bn: int = 0
     preset: str | None = None
     verbose: int = 1
 
@@ -235,6 +239,8 @@ class TrainConfig:
                 "distill_from",
                 f"must be None or a list of teachers (names, run directories), got {self.distill_from!r}.",
             )
+        if isinstance(self.recalibrate_bn, bool) or not isinstance(self.recalibrate_bn, int) or self.recalibrate_bn < 0:
+            bad("recalibrate_bn", f"must be a number of batches >= 0 (0: off), got {self.recalibrate_bn!r}.")
         try:
             check_distillation(self.distill_alpha, self.distill_temperature)
         except ValueError as e:

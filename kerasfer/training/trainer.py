@@ -26,6 +26,7 @@ import keras
 from kerasfer.losses.cross_entropy import SparseSmoothedCrossentropy  # noqa: F401  (re-exported)
 from kerasfer.losses.sum_loss import SumLoss  # noqa: F401  (re-exported)
 from kerasfer.paths import replaced_when_done
+from kerasfer.training import batchnorm
 from kerasfer.training import callbacks as cbs
 from kerasfer.training import data
 from kerasfer.training import rundir
@@ -259,7 +260,7 @@ def train(config: TrainConfig, extra_callbacks=None, arrays=None) -> TrainResult
             # everything checked: now the run directory is written
             resumed = rundir.apply_plan(plan)
             rundir.write_run_files(config, input_shape, class_names)
-            return _fit(config, base, model, splits, cw, run_cbs, class_names, input_shape, resumed, p, start)
+            return _fit(config, base, model, splits, cw, run_cbs, class_names, input_shape, resumed, p, start, arrays)
     finally:
         keras.config.set_dtype_policy("float32")
 
@@ -270,7 +271,7 @@ def _accuracy(config):
     return keras.metrics.CategoricalAccuracy(name="accuracy")
 
 
-def _fit(config, base, model, splits, cw, run_cbs, class_names, input_shape, resumed, p, start):
+def _fit(config, base, model, splits, cw, run_cbs, class_names, input_shape, resumed, p, start, arrays=None):
     monitor, mode = run_cbs.monitor, run_cbs.mode
     if resumed and config.verbose:
         print(f"Resuming the unfinished run in {config.output_dir}.")
@@ -295,6 +296,13 @@ def _fit(config, base, model, splits, cw, run_cbs, class_names, input_shape, res
     best_epoch = _best_epoch_from_csv(p["csv"], monitor, mode) if os.path.exists(p["csv"]) else None
     if splits.val is not None and os.path.exists(p["best"]):
         _load_best(base, model, p["best"])
+    recalibration = None
+    if config.recalibrate_bn:
+        recalibration = batchnorm.recalibrate_for_run(
+            base, config, input_shape, len(class_names), val=splits.val, train_arrays=(arrays or {}).get("train")
+        )
+        if config.verbose:
+            print(batchnorm.describe(recalibration), flush=True)
     with replaced_when_done(p["model"]) as tmp:  # a model.keras on disk is always whole
         base.save(tmp)
     with open(p["history"], "w") as f:
@@ -321,6 +329,7 @@ def _fit(config, base, model, splits, cw, run_cbs, class_names, input_shape, res
         "time_budget_minutes": config.time_budget_minutes,
         "stopped_by_time_budget": bool(budget and budget.stopped_early),
         "distribute": config.distribute,
+        "batchnorm_recalibration": recalibration,
         "environment": _env_info(),
     }
     with open(p["result"], "w") as f:

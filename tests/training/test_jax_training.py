@@ -76,11 +76,14 @@ def test_training_from_array_files(tmp_path):
         augment="flip",
         label_smoothing=0.1,
         mixup=0.3,  # on JAX: the flip and then mixup in the compiled step, one-hot targets from the arrays
+        recalibrate_bn=5,  # precise BatchNorm over the (two) un-augmented training batches of the arrays
         output_dir=str(tmp_path / "run"),
         verbose=0,
     )
     result = trainer.train(config)
     assert "val_accuracy" in result.history and np.isfinite(result.history["loss"][0])
+    record = result.summary["batchnorm_recalibration"]
+    assert record["batches"] == 2 and record["images"] == 14 and 0 <= record["val_accuracy_after"] <= 1
     with pytest.raises(FileNotFoundError, match="arrays_dir .* is not a folder.*kerasfer arrays"):
         trainer.train(TrainConfig(**{**config.to_dict(), "dataset": "fer2013", "arrays_dir": str(tmp_path / "x"),
                                      "output_dir": str(tmp_path / "run2")}))  # fmt: skip

@@ -95,6 +95,37 @@ class _Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+def test_batchnorm_recalibration_at_the_end_of_a_run(tmp_path, monkeypatch):
+    """`recalibrate_bn`: the saved model holds the recomputed statistics when validation does not drop, the moving
+    averages when it does; result.json records which."""
+    from kerasfer.training import batchnorm
+
+    r = trainer.train(cfg(tmp_path, recalibrate_bn=3, epochs=1, augment="fer2013"))
+    rec = r.summary["batchnorm_recalibration"]
+    assert rec["layers"] == 1 and rec["batches"] == 3 and rec["images"] == 21
+    assert rec["kept"] == (rec["val_accuracy_after"] >= rec["val_accuracy_before"])
+    saved = keras.saving.load_model(r.model_path, compile=False).get_layer("bn1").moving_mean.numpy()
+    np.testing.assert_array_equal(saved, r.model.get_layer("bn1").moving_mean.numpy())
+    assert json.load(open(os.path.join(r.output_dir, "result.json")))["batchnorm_recalibration"] == rec
+
+    seen = iter([0.5, 0.25])  # before, after: a drop
+    monkeypatch.setattr(batchnorm, "split_accuracy", lambda model, data: next(seen))
+    moving = {}
+    real = batchnorm.recalibrate_batchnorm
+
+    def spy(model, data, **kw):
+        moving["before"] = model.get_layer("bn1").moving_mean.numpy().copy()
+        return real(model, data, **kw)
+
+    monkeypatch.setattr(batchnorm, "recalibrate_batchnorm", spy)
+    r = trainer.train(cfg(tmp_path, recalibrate_bn=2, epochs=1, output_dir=str(tmp_path / "drop")))
+    rec = r.summary["batchnorm_recalibration"]
+    assert rec["kept"] is False and rec["val_accuracy_after"] == 0.25
+    np.testing.assert_array_equal(r.model.get_layer("bn1").moving_mean.numpy(), moving["before"])
+    with pytest.raises(ValueError, match="recalibrate_bn"):
+        cfg(tmp_path, recalibrate_bn=-1)
+
+
 def test_interrupted_run_resumes_without_lost_epochs(tmp_path):
     c = cfg(tmp_path, epochs=3, schedule="step", step_size=1, gamma=0.5)
     with pytest.raises(KeyboardInterrupt):
