@@ -171,7 +171,7 @@ def _command_lines(t: dict) -> list:
 
 
 def _recalibration_lines(t: dict) -> list:
-    record = (t.get("result") or {}).get("batchnorm_recalibration")
+    record = t.get("batchnorm_recalibration")
     if not record:
         return []
     from kerasfer.training.batchnorm import describe
@@ -262,6 +262,8 @@ def card_markdown(card: dict) -> str:
             "latency 1 thread (median / p90) | latency 2 threads (median / p90) |",
             "|---|---:|---:|---:|---:|---|---:|---:|",
         ]
+        if tfl.get("latency_note"):
+            lines[-2:-2] = [f"Latency: {tfl['latency_note']}.", ""]
         for v in tfl["variants"]:
             lat = {r["threads"]: r for r in v.get("latency", [])}
 

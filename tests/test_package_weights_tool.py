@@ -169,6 +169,9 @@ def test_packaging_recomputes_batchnorm_statistics_first(packaged_toy):
         batchnorm.recalibrate_run(tmp_path / "run")
     with pytest.raises(FileNotFoundError, match="not a kerasfer run"):
         batchnorm.recalibrate_run(tmp_path / "work")
+    card["training"]["batchnorm_recalibration"] = None
+    with pytest.raises(ValueError, match="already recomputed"):
+        tool.recalibrate_packaged({**card, "training": {"batchnorm_recalibration": record}}, 2, {})
     history = {"val_accuracy": [0.25, 0.5]}
     assert tool.run_accuracy({}, history) == 0.5
     assert tool.run_accuracy({"batchnorm_recalibration": {"kept": True, "val_accuracy_after": 0.625}}, history) == 0.625
@@ -191,3 +194,39 @@ def test_packaging_exports_and_benchmarks_through_the_library(packaged_toy):
     assert variants[2]["calibration"]["calibration_outlier_ratio"] == 10.0 and "calibration" not in variants[0]
     markdown = pretrained.card_markdown(card)
     assert "## TFLite" in markdown and "int8 calibration: " in markdown and "left out as outliers" in markdown
+    latency = [v["latency"] for v in variants]
+    tool.tflite_card(
+        card, work, "validation", {"manual_dir": str(tmp_path), "data_dir": None}, bench=False, num_eval=16
+    )
+    assert [v["latency"] for v in card["tflite"]["variants"]] == latency  # --skip-bench keeps the earlier timing
+    assert "\nLatency: latency from the card's earlier measurement" in pretrained.card_markdown(card)
+
+
+def test_refresh_recalibrates_packaged_weights(packaged_toy, tmp_path, monkeypatch):
+    """`--refresh MODEL --recalibrate-bn N`: the packaged weights' statistics are recomputed over the card's
+    training split and, when kept, written back (file, size, sha256 and card record)."""
+    import shutil
+
+    import numpy as np
+
+    from kerasfer import pretrained
+    from kerasfer.models import create_model
+    from kerasfer.training import batchnorm
+
+    tool, package_tmp = packaged_toy
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", shutil.copytree(package_tmp / "weights", tmp_path / "weights"))
+    card = pretrained.packaged_card("shufflenet_v2_x0_5", "toy")
+    card["training"].pop("batchnorm_recalibration", None)
+    path = pretrained.weights_path("shufflenet_v2_x0_5", "toy")
+    before = create_model("shufflenet_v2_x0_5", weights="toy")
+    for layer in batchnorm.batchnorm_layers(before):  # statistics that no data give
+        layer.moving_variance.assign(np.full(layer.moving_variance.shape, 7.0, "float32"))
+    tool.save_packaged(before, "shufflenet_v2_x0_5", path, True, {})
+    accuracies = iter([0.5, 0.75])
+    monkeypatch.setattr(batchnorm, "split_accuracy", lambda model, data: next(accuracies))
+    record = tool.recalibrate_packaged(card, 2, {"manual_dir": str(package_tmp), "data_dir": None})
+    assert record["kept"] and record["after_training"] and record["batches"] == 2
+    assert card["training"]["batchnorm_recalibration"] is record
+    assert card["sha256"] == tool.file_sha256(path) and card["size_bytes"] == path.stat().st_size
+    after = create_model("shufflenet_v2_x0_5", weights="toy")
+    assert all(not np.allclose(layer.moving_variance.numpy(), 7.0) for layer in batchnorm.batchnorm_layers(after))

@@ -60,13 +60,69 @@ def _machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}"
 
 
+def save_packaged(model, model_name: str, weights_path: pathlib.Path, half: bool, model_kwargs: dict):
+    """Writes `model`'s weights to `weights_path` in the layout `create_model(model_name, weights=...)` loads
+    (`half`: float16) and checks the file reproduces `model`. Returns `(the clean registered model, max abs
+    probability difference on noise images)`."""
+    import numpy as np
+
+    from kerasfer.models import create_model
+
+    input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    num_classes = int(model.outputs[0].shape[-1])
+    weights_path.parent.mkdir(exist_ok=True)
+    # A clean registered model, so the file has exactly the layout `create_model(..., weights=name)` loads.
+    clean = create_model(model_name, num_classes=num_classes, input_shape=input_shape, **model_kwargs)
+    clean.set_weights(model.get_weights())
+    # Written beside the packaged file and renamed only once it is checked: a failed check leaves the weights
+    # (and the card, written after) as they were.
+    with replaced_when_done(weights_path) as tmp:
+        clean.save_weights(tmp)
+        if half:
+            from kerasfer.models.weights import to_half_precision
+
+            to_half_precision(tmp)
+        # Check the packaged file reproduces the model, on noise images (the harshest inputs): float16
+        # storage moves the probabilities of a deep network by up to about 1e-2 there (LFNSB: 8.9e-3).
+        check = create_model(model_name, num_classes=num_classes, input_shape=input_shape, **model_kwargs)
+        check.load_weights(tmp)
+        x = np.random.default_rng(0).uniform(0, 255, (8, *input_shape)).astype("float32")
+        diff = float(np.abs(model.predict(x, verbose=0) - check.predict(x, verbose=0)).max())
+        tol = 2e-2 if half else 1e-5
+        if diff > tol:
+            raise RuntimeError(f"Packaged weights differ from the model by {diff:.2e} (> {tol}).")
+    return clean, diff
+
+
+def recalibrate_packaged(card: dict, batches: int, data: dict) -> dict:
+    """Recomputes the BatchNorm statistics of the packaged weights `card` describes, over its training split
+    (`kerasfer.training.batchnorm.recalibrate_model`, with the card's training configuration and this machine's
+    data folders); when kept, writes the weights again and updates the card's file fields. Returns the record,
+    which the card keeps under `training.batchnorm_recalibration`."""
+    from kerasfer.models import create_model
+    from kerasfer.training.config import TrainConfig
+
+    t = card["training"]
+    if t.get("batchnorm_recalibration"):
+        raise ValueError(f"{card['model']}/{card['name']} has already recomputed its BatchNorm statistics (card).")
+    config = TrainConfig.from_dict({**t["config"], **data, "recalibrate_bn": int(batches)})
+    model = create_model(card["model"], weights=card["name"])
+    record = batchnorm.recalibrate_model(model, config)
+    if record["kept"]:
+        path = pretrained.weights_path(card["model"], card["name"])
+        build = {k: v for k, v in card["build"].items() if k not in ("num_classes", "input_shape")}
+        _, diff = save_packaged(model, card["model"], path, card["dtype"] == "float16", build)
+        card.update(size_bytes=path.stat().st_size, sha256=file_sha256(path))
+        card["packaged"]["diff_vs_recalibrated_model"] = diff
+    t["batchnorm_recalibration"] = record
+    return record
+
+
 def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, pathlib.Path]:
     import keras
-    import numpy as np
 
     import kerasfer  # noqa: F401
     from kerasfer.export import card as card_lib
-    from kerasfer.models import create_model
     from kerasfer.utils import count_macs
     from kerasfer.utils import count_params
 
@@ -83,27 +139,7 @@ def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, p
         raise ValueError(f"{files['labels']} has {len(labels)} names for a {num_classes}-class model.")
 
     weights_path = pretrained.weights_path(model_name, name)
-    weights_path.parent.mkdir(exist_ok=True)
-    # A clean registered model, so the file has exactly the layout `create_model(..., weights=name)` loads.
-    clean = create_model(model_name, num_classes=num_classes, input_shape=tuple(input_shape), **model_kwargs)
-    clean.set_weights(model.get_weights())
-    # Written beside the packaged file and renamed only once it is checked: a failed check leaves the weights
-    # (and the card, written after) as they were.
-    with replaced_when_done(weights_path) as tmp:
-        clean.save_weights(tmp)
-        if half:
-            from kerasfer.models.weights import to_half_precision
-
-            to_half_precision(tmp)
-        # Check the packaged file reproduces the run's model, on noise images (the harshest inputs): float16
-        # storage moves the probabilities of a deep network by up to about 1e-2 there (LFNSB: 8.9e-3).
-        check = create_model(model_name, num_classes=num_classes, input_shape=tuple(input_shape), **model_kwargs)
-        check.load_weights(tmp)
-        x = np.random.default_rng(0).uniform(0, 255, (8, *input_shape)).astype("float32")
-        diff = float(np.abs(model.predict(x, verbose=0) - check.predict(x, verbose=0)).max())
-        tol = 2e-2 if half else 1e-5
-        if diff > tol:
-            raise RuntimeError(f"Packaged weights differ from the run's model by {diff:.2e} (> {tol}).")
+    clean, diff = save_packaged(model, model_name, weights_path, half, model_kwargs)
 
     result = _read_if_there(files["result"])
     history = _read_if_there(files["history"])
@@ -145,6 +181,7 @@ def write_weights(run_dir: pathlib.Path, name: str, half: bool) -> tuple[dict, p
             "epochs_run": len(history.get("loss", [])) or None,
             "stage_epochs": stage_epochs(run_dir),
             "best_val_accuracy": max(history["val_accuracy"]) if history.get("val_accuracy") else None,
+            "batchnorm_recalibration": result.get("batchnorm_recalibration"),
             "result": {**result, "model_path": f"RUN/{run_files.MODEL_FILE}"} if result else {},
         },
         "data_terms": DATA_TERMS.get(dataset_key, f"Trained on {config['dataset']}; see that dataset's terms."),
@@ -387,8 +424,12 @@ def tflite_card(card: dict, work: pathlib.Path, split: str, data: dict, bench: b
         for v in variants:
             stem_v = pathlib.Path(v["path"]).stem
             v["latency"] = [{k: r[k] for k in ("threads", "median_ms", "p90_ms")} for r in rows if r["model"] == stem_v]
+    previous = {v["quantization"]: v.get("latency") for v in (card.get("tflite") or {}).get("variants", [])}
+    kept_latency = not bench and any(previous.get(v["quantization"]) for v in variants)
     for v in variants:
         v.pop("path")
+        if kept_latency and previous.get(v["quantization"]):  # same architecture: the earlier timing still holds
+            v["latency"] = previous[v["quantization"]]
     card["tflite"] = {
         "command": f"kerasfer export --model {model} --weights {name} --quantization fp32 fp16 int8 "
         f"--eval-dataset {eval_spec} --manual-dir DIR --num-eval 100000 --num-calibration 500",
@@ -396,7 +437,19 @@ def tflite_card(card: dict, work: pathlib.Path, split: str, data: dict, bench: b
         "eval_images": report.get("num_eval"),
         "keras_top1": report.get("keras_top1"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        **(
+            {"latency_note": "latency from the card's earlier measurement (--skip-bench; same architecture)"}
+            if kept_latency
+            else {}
+        ),  # fmt: skip
         "variants": variants,
+    }
+
+
+def _data_dirs(args) -> dict:
+    return {
+        "manual_dir": os.path.abspath(args.manual_dir),
+        "data_dir": args.data_dir and os.path.abspath(args.data_dir),
     }
 
 
@@ -421,10 +474,11 @@ def main(argv=None) -> int:
         "otherwise leave every file as it is (exit 0)",
     )  # fmt: skip
     p.add_argument(
-        "--recalibrate-bn", type=int, default=batchnorm.DEFAULT_BATCHES, metavar="BATCHES",
-        help="first recompute the run's BatchNorm statistics over this many un-augmented training batches, kept "
-        "when its validation accuracy does not drop (`kerasfer.training.batchnorm.recalibrate_run`; skipped when "
-        f"the run did so itself; 0: off; default {batchnorm.DEFAULT_BATCHES})",
+        "--recalibrate-bn", type=int, metavar="BATCHES",
+        help="first recompute the BatchNorm statistics over this many un-augmented training batches, kept when "
+        "the validation accuracy does not drop (`kerasfer.training.batchnorm`): a run's (skipped when the run did "
+        f"so itself; default {batchnorm.DEFAULT_BATCHES}) or, with --refresh, the packaged weights' (default: off); "
+        "0: off",
     )  # fmt: skip
     args = p.parse_args(argv)
 
@@ -442,12 +496,15 @@ def main(argv=None) -> int:
             "date": datetime.date.today().isoformat(),
             "machine": _machine(),
         }
+        if args.recalibrate_bn:
+            print(f"$ recomputing BatchNorm statistics over {args.recalibrate_bn} training batches ...", flush=True)
+            print(batchnorm.describe(recalibrate_packaged(card, args.recalibrate_bn, _data_dirs(args))), flush=True)
     else:
         result = _read_if_there(run_files.run_paths(args.run_dir)["result"])
-        if args.recalibrate_bn and result and not result.get("batchnorm_recalibration"):
-            print(f"$ recomputing BatchNorm statistics over {args.recalibrate_bn} training batches ...", flush=True)
-            rec = batchnorm.recalibrate_run(args.run_dir.resolve(), args.recalibrate_bn, manual_dir=args.manual_dir,
-                                  data_dir=args.data_dir)  # fmt: skip
+        batches = batchnorm.DEFAULT_BATCHES if args.recalibrate_bn is None else args.recalibrate_bn
+        if batches and result and not result.get("batchnorm_recalibration"):
+            print(f"$ recomputing BatchNorm statistics over {batches} training batches ...", flush=True)
+            rec = batchnorm.recalibrate_run(args.run_dir.resolve(), batches, **_data_dirs(args))
             print(batchnorm.describe(rec), flush=True)
         if args.if_better:
             verdict = compare_with_packaged(args.run_dir.resolve(), args.name)
@@ -457,10 +514,7 @@ def main(argv=None) -> int:
         card, _ = write_weights(args.run_dir.resolve(), args.name, args.half)
     work = (args.work_dir or args.run_dir.resolve() / "package").resolve()
     work.mkdir(parents=True, exist_ok=True)
-    data = {
-        "manual_dir": os.path.abspath(args.manual_dir),
-        "data_dir": args.data_dir and os.path.abspath(args.data_dir),
-    }
+    data = _data_dirs(args)
     evaluate_card(card, work, args.split, data)
     pretrained.write_card(card)
     if card["training"]["dataset"].split("/")[0] in ("fer2013", "ferplus"):

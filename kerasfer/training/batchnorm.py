@@ -193,6 +193,26 @@ def recalibrate_for_run(model, config, input_shape, num_classes, *, val=None, tr
     return {**record, "val_accuracy_before": before, "val_accuracy_after": after, "kept": kept}
 
 
+def recalibrate_model(model, config) -> dict:
+    """`recalibrate_for_run` on a trained `model` after the fact, over the splits `config` names (a finished run's
+    configuration, or the one a packaged card records, with `recalibrate_bn` set and this machine's data folders).
+    Returns its record, marked `"after_training": True`."""
+    from kerasfer.training import data as data_lib
+
+    input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    num_classes = int(model.outputs[0].shape[-1])
+    arrays = data_lib.arrays_from_dir(config) if config.arrays_dir else {}
+    val_name = "validation" if arrays.get("val") is not None else data_lib.resolve_val_split(config)
+    val = None
+    if val_name:
+        val = data_lib.load_split(
+            config, val_name, input_shape, num_classes, training=False,
+            max_examples=config.max_val_examples, arrays=arrays.get("val"),
+        )  # fmt: skip
+    record = recalibrate_for_run(model, config, input_shape, num_classes, val=val, train_arrays=arrays.get("train"))
+    return {**record, "after_training": True}
+
+
 def recalibrate_run(run_dir, batches: int = DEFAULT_BATCHES, *, manual_dir=None, data_dir=None) -> dict:
     """`recalibrate_for_run` on a finished run that trained without `recalibrate_bn`, after the fact.
 
@@ -211,7 +231,6 @@ def recalibrate_run(run_dir, batches: int = DEFAULT_BATCHES, *, manual_dir=None,
 
     from kerasfer import run_files
     from kerasfer.paths import replaced_when_done
-    from kerasfer.training import data as data_lib
     from kerasfer.training.config import TrainConfig
 
     files = run_files.run_paths(run_dir)
@@ -230,18 +249,7 @@ def recalibrate_run(run_dir, batches: int = DEFAULT_BATCHES, *, manual_dir=None,
         data_dir=data_dir or raw.get("data_dir"),
     )
     model = keras.saving.load_model(files["model"], compile=False)
-    input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-    num_classes = int(model.outputs[0].shape[-1])
-    arrays = data_lib.arrays_from_dir(config) if config.arrays_dir else {}
-    val_name = "validation" if arrays.get("val") is not None else data_lib.resolve_val_split(config)
-    val = None
-    if val_name:
-        val = data_lib.load_split(
-            config, val_name, input_shape, num_classes, training=False,
-            max_examples=config.max_val_examples, arrays=arrays.get("val"),
-        )  # fmt: skip
-    record = recalibrate_for_run(model, config, input_shape, num_classes, val=val, train_arrays=arrays.get("train"))
-    record["after_training"] = True
+    record = recalibrate_model(model, config)
     if record["kept"]:
         with replaced_when_done(files["model"]) as tmp:
             model.save(tmp)
@@ -272,6 +280,7 @@ __all__ = [
     "batchnorm_layers",
     "recalibrate_batchnorm",
     "recalibrate_for_run",
+    "recalibrate_model",
     "recalibrate_run",
     "split_accuracy",
 ]
