@@ -78,6 +78,7 @@ RUNS = (("fer2013", "lfnsb_fer2013"), ("ferplus", "lfnsb_ferplus"))
 BUDGET_MIN = 8.0  # each training's --time-budget-min
 DEADLINE_S = 560  # both trainings are interrupted at this second of the command (limit 600)
 INIT = "lfnsb/fer2013"  # the packaged weights both trainings start from, when they are packaged
+RECALIBRATE_BN = 200  # precise BatchNorm at each run's end (`kerasfer train --recalibrate-bn`), about a minute
 INIT_LR = 0.02  # a further cosine cycle from them (the CPU stages' rate), not the presets' 0.05 from scratch
 
 
@@ -141,7 +142,8 @@ def device_command(
         "(nvidia-smi -L; $P -c 'import jax,keras;print(jax.devices(),keras.__version__)') > $R/device.txt 2>&1",
         # t NAME ARRAYS: one training, interrupted at the deadline if its time budget did not end it first
         f"t() {{ timeout -k 15 -s INT $(({deadline_s}-SECONDS)) $P -m kerasfer train --preset lfnsb_$1 --arrays $2"
-        f" --time-budget-min {budget_min:g}{limits} --output $R/$1 --quiet > $R/$1.log 2>&1; echo $? > $R/$1.rc; }}",
+        f" --time-budget-min {budget_min:g}{limits} --recalibrate-bn {RECALIBRATE_BN} --output $R/$1 --quiet"
+        " > $R/$1.log 2>&1; echo $? > $R/$1.rc; }}",
         f"t {first} {ARRAYS} &",
         f"{{ $P tools/gpu_run.py derive --votes {VOTES} --fer2013 {ARRAYS} --out $W/{second} > $R/derive.log 2>&1"
         f" && t {second} $W/{second}; }} &",

@@ -219,7 +219,8 @@ def recalibrate_run(run_dir, batches: int = DEFAULT_BATCHES, *, manual_dir=None,
     The run's `model.keras` is replaced (whole) only when the new statistics are kept; `result.json` gets the
     record under `"batchnorm_recalibration"` (with `"after_training": True`), so tools that package the run
     (`tools/package_weights.py`) read the accuracy the model now has. `manual_dir`/`data_dir` override the folders
-    the run's `config.json` recorded (another machine).
+    the run's `config.json` recorded (another machine); with `manual_dir`, a run trained from array files that are
+    not on this machine (`arrays_dir`, a GPU run) recalibrates on the dataset's own training split instead.
 
     Raises:
         FileNotFoundError: no `config.json`, `model.keras` or `result.json` (not a finished kerasfer run).
@@ -243,10 +244,14 @@ def recalibrate_run(run_dir, batches: int = DEFAULT_BATCHES, *, manual_dir=None,
     result = run_files.read_json(files["result"], "run result")
     if result.get("batchnorm_recalibration"):
         raise ValueError(f"{run_dir} has already recomputed its BatchNorm statistics (result.json).")
+    arrays_dir = raw.get("arrays_dir")
+    if arrays_dir and manual_dir and not os.path.isdir(arrays_dir):
+        arrays_dir = None  # the arrays stayed on the machine that trained (a GPU run): the dataset's own files
     config = TrainConfig.from_dict(raw).replace(
         recalibrate_bn=int(batches),
         manual_dir=manual_dir or raw.get("manual_dir"),
         data_dir=data_dir or raw.get("data_dir"),
+        arrays_dir=arrays_dir,
     )
     model = keras.saving.load_model(files["model"], compile=False)
     record = recalibrate_model(model, config)

@@ -296,15 +296,18 @@ def _fit(config, base, model, splits, cw, run_cbs, class_names, input_shape, res
     best_epoch = _best_epoch_from_csv(p["csv"], monitor, mode) if os.path.exists(p["csv"]) else None
     if splits.val is not None and os.path.exists(p["best"]):
         _load_best(base, model, p["best"])
+    with replaced_when_done(p["model"]) as tmp:  # a model.keras on disk is always whole
+        base.save(tmp)
     recalibration = None
-    if config.recalibrate_bn:
+    if config.recalibrate_bn:  # after the save above, so an interrupt here still leaves the run's model
         recalibration = batchnorm.recalibrate_for_run(
             base, config, input_shape, len(class_names), val=splits.val, train_arrays=(arrays or {}).get("train")
         )
         if config.verbose:
             print(batchnorm.describe(recalibration), flush=True)
-    with replaced_when_done(p["model"]) as tmp:  # a model.keras on disk is always whole
-        base.save(tmp)
+        if recalibration["kept"]:
+            with replaced_when_done(p["model"]) as tmp:
+                base.save(tmp)
     with open(p["history"], "w") as f:
         json.dump(hist, f, indent=2)
     budget = run_cbs.budget

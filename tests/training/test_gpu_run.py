@@ -56,7 +56,12 @@ def test_command_fits_the_run_tool_and_references_only_what_travels(load_tool):
     # both trainings, concurrently, on JAX, with a time budget and half the GPU's memory each
     assert command.count("--preset lfnsb_$1") == 1 and "t fer2013 " in command and "t ferplus " in command
     assert "KERAS_BACKEND=jax" in command and "XLA_PYTHON_CLIENT_MEM_FRACTION=0.45" in command
-    assert "--time-budget-min 8 " in command and "& " in command and "wait" in command
+    assert (
+        "--time-budget-min 8 " in command
+        and " --recalibrate-bn 200 " in command
+        and "& " in command
+        and "wait" in command
+    )
     assert "--no-index --no-deps" in command and "$OUT/lfnsb_$n.tar.gz" in command
 
 

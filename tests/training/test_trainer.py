@@ -126,6 +126,29 @@ def test_batchnorm_recalibration_at_the_end_of_a_run(tmp_path, monkeypatch):
         cfg(tmp_path, recalibrate_bn=-1)
 
 
+def test_recalibrating_a_finished_run_whose_arrays_stayed_elsewhere(tmp_path):
+    """`batchnorm.recalibrate_run` on a run trained from array files that are gone (a GPU run unpacked here):
+    with `manual_dir` it recalibrates on the dataset's own training split, and writes the record once."""
+    import shutil
+
+    from kerasfer.data import arrays
+    from kerasfer.data import synthetic
+    from kerasfer.training import batchnorm
+
+    folder = tmp_path / "arrays"
+    folder.mkdir()
+    for split, seed in (("train", 1), ("validation", 2)):
+        x, y = synthetic.generate(14, seed=seed, image_size=32, channels=3)
+        np.savez(arrays.array_file(folder, "synthetic_faces", split), images=x.astype(np.uint8), labels=y)
+    r = trainer.train(cfg(tmp_path, arrays_dir=str(folder), epochs=1, max_val_examples=None))
+    shutil.rmtree(folder)
+    with pytest.raises(FileNotFoundError, match="arrays_dir"):
+        batchnorm.recalibrate_run(r.output_dir, 2)
+    record = batchnorm.recalibrate_run(r.output_dir, 2, manual_dir=str(tmp_path))
+    assert record["after_training"] and record["batches"] == 2 and record["images"] == 14  # 2 batches of 7
+    assert json.load(open(os.path.join(r.output_dir, "result.json")))["batchnorm_recalibration"] == record
+
+
 def test_interrupted_run_resumes_without_lost_epochs(tmp_path):
     c = cfg(tmp_path, epochs=3, schedule="step", step_size=1, gamma=0.5)
     with pytest.raises(KeyboardInterrupt):
