@@ -170,13 +170,22 @@ def _command_lines(t: dict) -> list:
     ]
 
 
+def recalibration_text(record: dict) -> str:
+    """One sentence on a BatchNorm recalibration record (`kerasfer.training.batchnorm`): the run's log, the card."""
+    line = (
+        f"BatchNorm statistics recomputed over {record['images']:,} un-augmented training images "
+        f"({record['batches']} batches{', after training' if record.get('after_training') else ''})"
+    )
+    if record["val_accuracy_before"] is None:
+        return line + "; no validation split to check them: kept."
+    verdict = "kept" if record["kept"] else "the moving averages were kept instead"
+    before, after = record["val_accuracy_before"], record["val_accuracy_after"]
+    return line + f": validation accuracy {before:.2%} -> {after:.2%}, {verdict}."
+
+
 def _recalibration_lines(t: dict) -> list:
     record = t.get("batchnorm_recalibration")
-    if not record:
-        return []
-    from kerasfer.training.batchnorm import describe
-
-    return [f"- {describe(record)}"]
+    return [f"- {recalibration_text(record)}"] if record else []
 
 
 def card_markdown(card: dict) -> str:
@@ -305,6 +314,7 @@ __all__ = [
     "list_pretrained",
     "packaged_card",
     "read_cards",
+    "recalibration_text",
     "weights_path",
     "write_card",
 ]

@@ -21,6 +21,8 @@ import os
 
 import numpy as np
 
+from kerasfer.pretrained import recalibration_text as describe  # one sentence on a record (logs, cards)
+
 DEFAULT_BATCHES = 200
 
 
@@ -218,10 +220,10 @@ def recalibrate_run(run_dir, batches: int = DEFAULT_BATCHES, *, manual_dir=None,
     """`recalibrate_for_run` on a finished run that trained without `recalibrate_bn`, after the fact.
 
     The run's `model.keras` is replaced (whole) only when the new statistics are kept; `result.json` gets the
-    record under `"batchnorm_recalibration"` (with `"after_training": True`), so tools that package the run
-    (`tools/package_weights.py`) read the accuracy the model now has. `manual_dir`/`data_dir` override the folders
-    the run's `config.json` recorded (another machine); with `manual_dir`, a run trained from array files that are
-    not on this machine (`arrays_dir`, a GPU run) recalibrates on the dataset's own training split instead.
+    record under `"batchnorm_recalibration"` (with `"after_training": True`), so whatever packages the run reads the
+    accuracy the model now has. `manual_dir`/`data_dir` override the folders the run's `config.json` recorded
+    (another machine); with `manual_dir`, a run trained from array files that are not on this machine
+    (`arrays_dir`, a GPU run) recalibrates on the dataset's own training split instead.
 
     Raises:
         FileNotFoundError: no `config.json`, `model.keras` or `result.json` (not a finished kerasfer run).
@@ -263,21 +265,6 @@ def recalibrate_run(run_dir, batches: int = DEFAULT_BATCHES, *, manual_dir=None,
     with replaced_when_done(files["result"]) as tmp, open(tmp, "w") as f:
         json.dump(result, f, indent=2)
     return record
-
-
-def describe(record: dict) -> str:
-    """One sentence on a `recalibrate_for_run` record (the run's log and the packaged weights' card)."""
-    line = (
-        f"BatchNorm statistics recomputed over {record['images']:,} un-augmented training images "
-        f"({record['batches']} batches{', after training' if record.get('after_training') else ''})"
-    )
-    if record["val_accuracy_before"] is None:
-        return line + "; no validation split to check them: kept."
-    verdict = "kept" if record["kept"] else "the moving averages were kept instead"
-    return (
-        line
-        + f": validation accuracy {record['val_accuracy_before']:.2%} -> {record['val_accuracy_after']:.2%}, {verdict}."
-    )
 
 
 __all__ = [
