@@ -49,7 +49,9 @@ def test_packaged_cards_are_complete():
         assert card["evaluation"]["num_examples"] > 0 and 0 <= card["evaluation"]["accuracy"] <= 1
         assert path.with_name(path.name.replace(".weights.h5", ".md")).is_file()
     total = sum(p.stat().st_size for p in weights.glob("*.weights.h5"))
-    assert total <= 15_000_000, f"packaged weights take {total:,} bytes (limit 15 MB)"
+    # Four packaged models (LFNSB, ResNet-18 small, SDNet, ShuffleNetV2) take 19.4 MB. The tighter bound is the GPU
+    # plan's carry (64 MiB with the staged images; `tools/gpu_run.py stage` checks it): 59.7 MiB with these four.
+    assert total <= 20_000_000, f"packaged weights take {total:,} bytes (limit 20 MB)"
 
 
 def test_readme_model_table_matches_the_catalog(load_tool):
