@@ -86,3 +86,49 @@ def test_a_further_cycle_from_the_packaged_weights(load_tool):
     card = packaged_card(*gpu_run.INIT.split("/"))
     expected = {} if card is None else {"init_weights": gpu_run.INIT, "init_shape": tuple(card["build"]["input_shape"])}
     assert gpu_run.packaged_start() == expected
+
+
+def test_stage_writes_another_quality_from_the_source_never_twice_lossy(load_tool, tmp_path, monkeypatch):
+    """`stage --train-quality Q` over a stage at another lossy quality exports the images again (one lossy
+    encoding from the source), and keeps a current stage as it is."""
+    import numpy as np
+
+    from kerasfer.data import arrays
+    from kerasfer.data import synthetic
+
+    gpu_run = load_tool("gpu_run")
+    monkeypatch.setattr(gpu_run, "ROOT", tmp_path)
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    (manual / "fer2013new.csv").write_text("Usage,Image name,neutral\n")
+    x, y = synthetic.generate(8, seed=5, image_size=48, channels=1)
+    source = x.astype(np.uint8)
+    exports = []
+
+    def export(name, splits, out, **kwargs):  # what export_arrays(..., encoding="webp", ids=True) writes
+        exports.append(name)
+        pathlib.Path(out).mkdir(parents=True, exist_ok=True)
+        for split in splits:
+            fields = {"labels": y, "class_names": np.array(list("abcdefg")), "ids": np.arange(len(y))}
+            fields.update(arrays._encode_webp(source, None))
+            arrays._save_npz(arrays.array_file(out, name, split), fields, False)
+
+    monkeypatch.setattr(arrays, "export_arrays", export)
+    train = arrays.array_file(tmp_path / gpu_run.ARRAYS, "fer2013", "train")
+
+    def staged(quality):
+        gpu_run.stage_data(manual, val_examples=0, train_quality=quality)
+        return arrays.webp_quality_of(train), arrays.load_arrays(train.parent, "fer2013", "train")[0]
+
+    q, _ = staged(90)
+    assert q == 90 and exports == ["fer2013"]
+    assert staged(90)[0] == 90 and exports == ["fer2013"]  # current: left alone
+    q, at_60 = staged(60)
+    assert q == 60 and len(exports) == 2  # from the source again
+    once = arrays._encode_webp(source, 60)  # exactly one lossy encoding of the source
+    np.testing.assert_array_equal(
+        at_60, arrays._decode_webp(once["webp"], once["webp_offsets"], once["webp_shape"], train)
+    )
+    q, lossless = staged(None)
+    assert q is None and len(exports) == 3
+    np.testing.assert_array_equal(lossless, source)
