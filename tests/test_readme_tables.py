@@ -50,7 +50,7 @@ def test_packaged_cards_are_complete():
         assert path.with_name(path.name.replace(".weights.h5", ".md")).is_file()
     total = sum(p.stat().st_size for p in weights.glob("*.weights.h5"))
     # Four packaged models (LFNSB, ResNet-18 small, SDNet, ShuffleNetV2) take 19.4 MB. The tighter bound is the GPU
-    # plan's carry (64 MiB with the staged images; `tools/gpu_run.py stage` checks it): 59.7 MiB with these four.
+    # plan's carry (64 MiB with the staged images; `tools/gpu_run.py stage` checks it): 53.5 MiB with these four.
     assert total <= 20_000_000, f"packaged weights take {total:,} bytes (limit 20 MB)"
 
 

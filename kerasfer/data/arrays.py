@@ -281,10 +281,11 @@ def _save_npz(path: pathlib.Path, fields: dict, compress: bool) -> None:
         (np.savez_compressed if compress else np.savez)(tmp, **fields)
 
 
-def _read_npz(path) -> dict:
+def _read_npz(path, keys=None) -> dict:
+    """The fields of an array file (only those of `keys` that it has, when given: the rest is not read)."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.keys()}
+            return {k: data[k] for k in data.keys() if keys is None or k in keys}
     except Exception as e:  # a truncated or foreign file
         raise ValueError(f"Could not read {path}: {type(e).__name__}: {e}") from e
 
@@ -386,7 +387,7 @@ def webp_quality_of(data) -> int | None:
     """The lossy WebP quality an array file's images were stored at (a path or its loaded fields), None when they
     are lossless (or raw)."""
     if not isinstance(data, dict):
-        data = _read_npz(data)
+        data = _read_npz(data, keys=("webp_quality",))
     return int(data["webp_quality"]) if "webp_quality" in data else None
 
 
